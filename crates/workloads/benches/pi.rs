@@ -9,7 +9,13 @@ fn pi(c: &mut Criterion) {
     let samples = 100_000_000;
     group.throughput(Throughput::Elements(samples));
     group.bench_function("100M samples", |b| {
-        b.iter(|| run(&PiParams { num_samples: samples, seed: Some(1) }).unwrap())
+        b.iter(|| {
+            run(&PiParams {
+                num_samples: samples,
+                seed: Some(1),
+            })
+            .unwrap()
+        })
     });
     group.finish();
 }

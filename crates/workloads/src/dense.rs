@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{InvalidParam, check_range};
+use crate::{Bound, InvalidParam};
 
 pub const MAX_NUM_SAMPLES: u32 = 60_000;
 pub const MAX_EPOCHS: u32 = 100;
@@ -11,6 +11,11 @@ pub const MAX_LAYERS: u32 = 10;
 pub const MAX_UNITS: u32 = 2_048;
 /// Below this a 20 % validation split leaves nothing to train on.
 pub const MIN_NUM_SAMPLES: u32 = 10;
+pub const NUM_SAMPLES: Bound<u32> = Bound::new("num_samples", MIN_NUM_SAMPLES, MAX_NUM_SAMPLES);
+pub const EPOCHS: Bound<u32> = Bound::new("epochs", 1, MAX_EPOCHS);
+pub const BATCH_SIZE: Bound<u32> = Bound::new("batch_size", 1, MAX_BATCH_SIZE);
+pub const NUM_LAYERS: Bound<u32> = Bound::new("num_layers", 1, MAX_LAYERS);
+pub const UNITS: Bound<u32> = Bound::new("units", 1, MAX_UNITS);
 /// Test accuracy at or above which `target_reached` is true (the original's goal).
 pub const TARGET_ACCURACY: f64 = 0.90;
 
@@ -65,11 +70,20 @@ impl Default for DenseParams {
 
 impl DenseParams {
     pub fn validate(&self) -> Result<(), InvalidParam> {
-        check_range("num_samples", self.num_samples, MIN_NUM_SAMPLES, MAX_NUM_SAMPLES)?;
-        check_range("epochs", self.epochs, 1, MAX_EPOCHS)?;
-        check_range("batch_size", self.batch_size, 1, MAX_BATCH_SIZE)?;
-        check_range("num_layers", self.num_layers, 1, MAX_LAYERS)?;
-        check_range("units", self.units, 1, MAX_UNITS)
+        NUM_SAMPLES.check(self.num_samples)?;
+        EPOCHS.check(self.epochs)?;
+        BATCH_SIZE.check(self.batch_size)?;
+        NUM_LAYERS.check(self.num_layers)?;
+        UNITS.check(self.units)
+    }
+
+    /// The allowed values of a payload field, for error messages.
+    pub fn allowed(field: &str) -> Option<String> {
+        [NUM_SAMPLES, EPOCHS, BATCH_SIZE, NUM_LAYERS, UNITS]
+            .iter()
+            .find(|bound| bound.field == field)
+            .map(Bound::allowed)
+            .or_else(|| (field == "seed").then(|| crate::SEED_ALLOWED.to_owned()))
     }
 }
 
@@ -102,18 +116,51 @@ mod tests {
     fn defaults_are_the_originals_and_valid() {
         let p: DenseParams = serde_json::from_str("{}").unwrap();
         assert_eq!(p, DenseParams::default());
-        assert_eq!((p.num_samples, p.epochs, p.batch_size, p.num_layers, p.units), (20_000, 5, 32, 2, 128));
+        assert_eq!(
+            (p.num_samples, p.epochs, p.batch_size, p.num_layers, p.units),
+            (20_000, 5, 32, 2, 128)
+        );
         p.validate().unwrap();
     }
 
     #[test]
     fn each_field_is_range_checked() {
         let cases = [
-            ("num_samples", DenseParams { num_samples: 1, ..Default::default() }),
-            ("epochs", DenseParams { epochs: 1_000_000_000, ..Default::default() }),
-            ("batch_size", DenseParams { batch_size: 0, ..Default::default() }),
-            ("num_layers", DenseParams { num_layers: 11, ..Default::default() }),
-            ("units", DenseParams { units: 0, ..Default::default() }),
+            (
+                "num_samples",
+                DenseParams {
+                    num_samples: 1,
+                    ..Default::default()
+                },
+            ),
+            (
+                "epochs",
+                DenseParams {
+                    epochs: 1_000_000_000,
+                    ..Default::default()
+                },
+            ),
+            (
+                "batch_size",
+                DenseParams {
+                    batch_size: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "num_layers",
+                DenseParams {
+                    num_layers: 11,
+                    ..Default::default()
+                },
+            ),
+            (
+                "units",
+                DenseParams {
+                    units: 0,
+                    ..Default::default()
+                },
+            ),
         ];
         for (field, params) in cases {
             assert_eq!(params.validate().unwrap_err().field, field);

@@ -13,7 +13,11 @@ pub struct InvalidParam {
 }
 
 impl InvalidParam {
-    pub fn new(field: impl Into<String>, allowed: impl Into<String>, got: impl Into<String>) -> Self {
+    pub fn new(
+        field: impl Into<String>,
+        allowed: impl Into<String>,
+        got: impl Into<String>,
+    ) -> Self {
         Self {
             field: field.into(),
             allowed: allowed.into(),

@@ -15,6 +15,33 @@ pub enum Function {
 impl Function {
     pub const ALL: [Function; 4] = [Function::Ml, Function::Pi, Function::Dense, Function::Video];
 
+    /// The allowed values of one of this function's payload fields, for error messages.
+    pub fn allowed(self, field: &str) -> Option<String> {
+        match self {
+            Function::Ml => MlParams::allowed(field),
+            Function::Pi => PiParams::allowed(field),
+            Function::Dense => DenseParams::allowed(field),
+            Function::Video => VideoParams::allowed(field),
+        }
+    }
+
+    /// The payload fields this function accepts.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            Function::Ml => &["input", "seed"],
+            Function::Pi => &["num_samples", "seed"],
+            Function::Dense => &[
+                "num_samples",
+                "epochs",
+                "batch_size",
+                "num_layers",
+                "units",
+                "seed",
+            ],
+            Function::Video => &["profile", "seconds", "seed"],
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Function::Ml => "ml",
@@ -112,9 +139,25 @@ mod tests {
     }
 
     #[test]
+    fn every_field_has_an_allowed_range() {
+        for function in Function::ALL {
+            for field in function.fields() {
+                assert!(function.allowed(field).is_some(), "{function}.{field}");
+            }
+            assert_eq!(function.allowed("nonsense"), None);
+        }
+    }
+
+    #[test]
     fn payload_is_tagged_by_function() {
         let p: Payload = serde_json::from_str(r#"{"function":"pi","num_samples":1000}"#).unwrap();
         assert_eq!(p.function(), Function::Pi);
-        assert_eq!(p, Payload::Pi(PiParams { num_samples: 1000, seed: None }));
+        assert_eq!(
+            p,
+            Payload::Pi(PiParams {
+                num_samples: 1000,
+                seed: None
+            })
+        );
     }
 }

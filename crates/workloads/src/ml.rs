@@ -5,10 +5,11 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{InvalidParam, check_range};
+use crate::{Bound, InvalidParam};
 
 /// Largest accepted `input`: about 20 s of one full core, 200 s on a 100m pod.
 pub const MAX_INPUT: u64 = 10_000_000_000;
+pub const INPUT: Bound<u64> = Bound::new("input", 0, MAX_INPUT);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,7 +37,16 @@ impl Default for MlParams {
 
 impl MlParams {
     pub fn validate(&self) -> Result<(), InvalidParam> {
-        check_range("input", self.input, 0, MAX_INPUT)
+        INPUT.check(self.input)
+    }
+
+    /// The allowed values of a payload field, for error messages.
+    pub fn allowed(field: &str) -> Option<String> {
+        match field {
+            "input" => Some(INPUT.allowed()),
+            "seed" => Some(crate::SEED_ALLOWED.to_owned()),
+            _ => None,
+        }
     }
 }
 
@@ -76,7 +86,11 @@ mod tests {
     #[test]
     fn loop_computes_the_doubling_sequence() {
         // 1, 2, 4, ..., 2^19 = 524288, then 1048576 % 1e6 = 48576.
-        let out = run(&MlParams { input: 20, seed: None }).unwrap();
+        let out = run(&MlParams {
+            input: 20,
+            seed: None,
+        })
+        .unwrap();
         assert_eq!(out.result, 48_576);
         assert_eq!(out.iterations, 20);
         assert_eq!(out.data, "endpoint OK\n");
@@ -84,15 +98,30 @@ mod tests {
 
     #[test]
     fn work_scales_with_input() {
-        let small = run(&MlParams { input: 100_000, seed: None }).unwrap().execution_time;
-        let large = run(&MlParams { input: 20_000_000, seed: None }).unwrap().execution_time;
+        let small = run(&MlParams {
+            input: 100_000,
+            seed: None,
+        })
+        .unwrap()
+        .execution_time;
+        let large = run(&MlParams {
+            input: 20_000_000,
+            seed: None,
+        })
+        .unwrap()
+        .execution_time;
         // 200x the iterations must take clearly longer: the loop was not folded away.
         assert!(large > small * 10.0, "small {small}s, large {large}s");
     }
 
     #[test]
     fn rejects_absurd_input() {
-        let err = MlParams { input: MAX_INPUT + 1, seed: None }.validate().unwrap_err();
+        let err = MlParams {
+            input: MAX_INPUT + 1,
+            seed: None,
+        }
+        .validate()
+        .unwrap_err();
         assert_eq!(err.field, "input");
     }
 }

@@ -7,11 +7,12 @@ use rand::{RngCore, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
-use crate::{DEFAULT_SEED, InvalidParam, check_range};
+use crate::{Bound, DEFAULT_SEED, InvalidParam};
 
 pub const BATCH: u64 = 100_000;
 /// Largest accepted `num_samples`: ~30 s of one core here.
 pub const MAX_SAMPLES: u64 = 10_000_000_000;
+pub const NUM_SAMPLES: Bound<u64> = Bound::new("num_samples", 1, MAX_SAMPLES);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +38,16 @@ impl Default for PiParams {
 
 impl PiParams {
     pub fn validate(&self) -> Result<(), InvalidParam> {
-        check_range("num_samples", self.num_samples, 1, MAX_SAMPLES)
+        NUM_SAMPLES.check(self.num_samples)
+    }
+
+    /// The allowed values of a payload field, for error messages.
+    pub fn allowed(field: &str) -> Option<String> {
+        match field {
+            "num_samples" => Some(NUM_SAMPLES.allowed()),
+            "seed" => Some(crate::SEED_ALLOWED.to_owned()),
+            _ => None,
+        }
     }
 }
 
@@ -95,19 +105,39 @@ mod tests {
     #[test]
     fn estimate_is_within_tolerance_for_its_sample_count() {
         for (samples, seed) in [(1_000_000, 1), (10_000_000, 2), (3_000_001, 3)] {
-            let out = run(&PiParams { num_samples: samples, seed: Some(seed) }).unwrap();
+            let out = run(&PiParams {
+                num_samples: samples,
+                seed: Some(seed),
+            })
+            .unwrap();
             // Standard error of 4·p̂ is 4·sqrt(p(1-p)/n) ≈ 1.64/sqrt(n); allow 5 sigma.
             let tolerance = 5.0 * 1.642 / (samples as f64).sqrt();
-            assert!(out.error < tolerance, "n={samples}: error {} ≥ {tolerance}", out.error);
+            assert!(
+                out.error < tolerance,
+                "n={samples}: error {} ≥ {tolerance}",
+                out.error
+            );
             assert_eq!(out.num_samples, samples);
         }
     }
 
     #[test]
     fn same_seed_same_estimate_other_seed_other_estimate() {
-        let a = run(&PiParams { num_samples: 200_000, seed: Some(7) }).unwrap();
-        let b = run(&PiParams { num_samples: 200_000, seed: Some(7) }).unwrap();
-        let c = run(&PiParams { num_samples: 200_000, seed: Some(8) }).unwrap();
+        let a = run(&PiParams {
+            num_samples: 200_000,
+            seed: Some(7),
+        })
+        .unwrap();
+        let b = run(&PiParams {
+            num_samples: 200_000,
+            seed: Some(7),
+        })
+        .unwrap();
+        let c = run(&PiParams {
+            num_samples: 200_000,
+            seed: Some(8),
+        })
+        .unwrap();
         assert_eq!(a.estimated_pi, b.estimated_pi);
         assert_ne!(a.estimated_pi, c.estimated_pi);
     }
@@ -115,7 +145,12 @@ mod tests {
     #[test]
     fn rejects_zero_and_absurd_sample_counts() {
         for n in [0, MAX_SAMPLES + 1] {
-            let err = PiParams { num_samples: n, seed: None }.validate().unwrap_err();
+            let err = PiParams {
+                num_samples: n,
+                seed: None,
+            }
+            .validate()
+            .unwrap_err();
             assert_eq!(err.field, "num_samples");
             assert_eq!(err.allowed, format!("1..={MAX_SAMPLES}"));
         }

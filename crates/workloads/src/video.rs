@@ -2,13 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::InvalidParam;
+use crate::{Bound, InvalidParam};
 
 /// Frame rate of the synthetic source.
 pub const FPS: u32 = 25;
 pub const MAX_SECONDS: f64 = 60.0;
 /// One frame.
 pub const MIN_SECONDS: f64 = 1.0 / FPS as f64;
+pub const SECONDS: Bound<f64> = Bound::new("seconds", MIN_SECONDS, MAX_SECONDS);
+pub const PROFILE_ALLOWED: &str = "0, 1 or 2";
 
 /// An output profile of the original: resolution and constant bitrate target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -20,9 +22,24 @@ pub struct Profile {
 }
 
 pub const PROFILES: [Profile; 3] = [
-    Profile { name: "HD-ready", width: 1280, height: 720, bitrate_kbps: 1500 },
-    Profile { name: "Full HD", width: 1920, height: 1080, bitrate_kbps: 3000 },
-    Profile { name: "Quad HD", width: 2560, height: 1440, bitrate_kbps: 6500 },
+    Profile {
+        name: "HD-ready",
+        width: 1280,
+        height: 720,
+        bitrate_kbps: 1500,
+    },
+    Profile {
+        name: "Full HD",
+        width: 1920,
+        height: 1080,
+        bitrate_kbps: 3000,
+    },
+    Profile {
+        name: "Quad HD",
+        width: 2560,
+        height: 1440,
+        bitrate_kbps: 6500,
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,17 +75,23 @@ impl Default for VideoParams {
 impl VideoParams {
     pub fn validate(&self) -> Result<(), InvalidParam> {
         if usize::from(self.profile) >= PROFILES.len() {
-            return Err(InvalidParam::new("profile", "0, 1 or 2", self.profile.to_string()));
-        }
-        // NaN fails both comparisons' negation, so it is rejected too.
-        if !(self.seconds >= MIN_SECONDS && self.seconds <= MAX_SECONDS) {
             return Err(InvalidParam::new(
-                "seconds",
-                format!("{MIN_SECONDS}..={MAX_SECONDS}"),
-                self.seconds.to_string(),
+                "profile",
+                PROFILE_ALLOWED,
+                self.profile.to_string(),
             ));
         }
-        Ok(())
+        SECONDS.check(self.seconds)
+    }
+
+    /// The allowed values of a payload field, for error messages.
+    pub fn allowed(field: &str) -> Option<String> {
+        match field {
+            "profile" => Some(PROFILE_ALLOWED.to_owned()),
+            "seconds" => Some(SECONDS.allowed()),
+            "seed" => Some(crate::SEED_ALLOWED.to_owned()),
+            _ => None,
+        }
     }
 
     pub fn profile(&self) -> Profile {
@@ -110,10 +133,34 @@ mod tests {
     #[test]
     fn rejects_unknown_profile_and_bad_lengths() {
         let bad = [
-            ("profile", VideoParams { profile: 7, ..Default::default() }),
-            ("seconds", VideoParams { seconds: 0.0, ..Default::default() }),
-            ("seconds", VideoParams { seconds: f64::NAN, ..Default::default() }),
-            ("seconds", VideoParams { seconds: 61.0, ..Default::default() }),
+            (
+                "profile",
+                VideoParams {
+                    profile: 7,
+                    ..Default::default()
+                },
+            ),
+            (
+                "seconds",
+                VideoParams {
+                    seconds: 0.0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "seconds",
+                VideoParams {
+                    seconds: f64::NAN,
+                    ..Default::default()
+                },
+            ),
+            (
+                "seconds",
+                VideoParams {
+                    seconds: 61.0,
+                    ..Default::default()
+                },
+            ),
         ];
         for (field, params) in bad {
             assert_eq!(params.validate().unwrap_err().field, field);
