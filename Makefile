@@ -12,7 +12,6 @@ run: setup
 ## test: everything CI runs — formatting, lints (warnings are errors) and the whole test suite.
 test: setup lint
 	cargo nextest run --workspace --profile $(if $(CI),ci,default)
-	cargo test --workspace --doc
 
 lint:
 	cargo fmt --all --check
