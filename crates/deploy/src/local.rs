@@ -341,6 +341,18 @@ impl Instance {
         if let Some(cg) = &cgroup {
             cg.attach_before_exec(&mut cmd)?;
         }
+        // If the harness dies without tearing down (SIGKILL, crash), its targets die with it
+        // instead of burning CPU in the background. (The signal follows the spawning thread,
+        // which outlives its targets: drivers shut their target down before they return.)
+        // SAFETY: prctl is async-signal-safe and touches only the child's own state.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child = cmd.spawn().map_err(|source| DeployError::Spawn {
             binary: shared.binary.clone(),
             source,

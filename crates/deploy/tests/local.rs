@@ -2,8 +2,6 @@
 //! cgroups have `real_cgroup` in their names (CI runs those one at a time).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use deploy::{Backend, DeployError, Deployed, Exit, LocalBackend, LocalOptions, PodSize, http};
@@ -13,40 +11,8 @@ const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// `CL_TARGET_BIN`, or `cl-target` built once per test process into the target directory this
-/// test binary lives in.
 fn target_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            if let Some(path) = std::env::var_os("CL_TARGET_BIN") {
-                return PathBuf::from(path);
-            }
-            let exe = std::env::current_exe().expect("test binary path");
-            // <target-dir>/<profile>/deps/<test binary>
-            let profile_dir = exe
-                .parent()
-                .and_then(Path::parent)
-                .expect("test binary inside <target>/<profile>/deps");
-            let target_dir = profile_dir.parent().expect("profile dir has a parent");
-            let profile = profile_dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .expect("profile dir name");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut build = Command::new(cargo);
-            build
-                .args(["build", "-p", "target", "--bin", "cl-target"])
-                .env("CARGO_TARGET_DIR", target_dir)
-                .current_dir(env!("CARGO_MANIFEST_DIR"));
-            if profile != "debug" {
-                build.args(["--profile", profile]);
-            }
-            let status = build.status().expect("run cargo build");
-            assert!(status.success(), "building cl-target failed: {status}");
-            profile_dir.join("cl-target")
-        })
-        .clone()
+    testkit::cl_target_binary()
 }
 
 fn options(test: &str) -> LocalOptions {

@@ -123,7 +123,7 @@ impl Recorder {
                 queued_ns: done.queued_ns,
                 endpoint: endpoint.clone(),
                 method: method.to_owned(),
-                payload: payload_json(payload),
+                payload: payload.body(),
                 status: status.as_u16(),
                 outcome,
                 error: done.result.as_ref().err().map(ToString::to_string),
@@ -381,7 +381,7 @@ async fn workload_handler(
             return error.into_response();
         }
     };
-    let logged_payload = payload_json(&payload);
+    let logged_payload = payload.body();
     let completion = match state.executor.submit(payload, method.as_str()) {
         Ok(completion) => completion,
         Err(overloaded) => {
@@ -424,13 +424,4 @@ async fn workload_handler(
                 .into_response()
         }
     }
-}
-
-/// The payload as logged: its fields without the enum tag (the endpoint already says which).
-fn payload_json(payload: &Payload) -> serde_json::Value {
-    let mut value = serde_json::to_value(payload).unwrap_or_default();
-    if let Some(map) = value.as_object_mut() {
-        map.remove("function");
-    }
-    value
 }

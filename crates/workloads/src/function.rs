@@ -87,6 +87,16 @@ impl Payload {
         }
     }
 
+    /// The request body: the parameters without the `function` tag (the endpoint says which).
+    /// Also how the server logs the payload, so the two compare equal.
+    pub fn body(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            map.remove("function");
+        }
+        value
+    }
+
     pub fn seed(&self) -> Option<u64> {
         match self {
             Payload::Ml(p) => p.seed,

@@ -1,0 +1,257 @@
+//! `computelocator`: runs experiments and inspects their runs. Thin: every command is a call
+//! into the `harness`, `experiment` and `dataset` libraries.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Where should this computation run? Deploys benchmark workloads into size-limited pods,
+/// measures them and writes a dataset per run.
+#[derive(Debug, Parser)]
+#[command(
+    name = "computelocator",
+    version,
+    after_help = "Diagnostics go to stderr, filtered by RUST_LOG (default: warn)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run an experiment: deploy one target per size, drive the seeded schedule, write the
+    /// dataset. The last line on stdout is the run directory.
+    Experiment(ExperimentArgs),
+    /// List or show finished runs.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct ExperimentArgs {
+    /// A spec name (experiments/NAME.toml in the working tree, else the copy built into this
+    /// binary: smoke, sized-sweep, original) or a path to a spec file.
+    spec: String,
+    /// Use this seed instead of the spec's.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Where targets run.
+    #[arg(long, value_enum, default_value_t = BackendArg::Local)]
+    backend: BackendArg,
+    /// Runs are written to OUT/<experiment>/<run-id>/.
+    #[arg(long, default_value = "data/runs")]
+    out: PathBuf,
+    /// Continue an interrupted run (its directory) without repeating finished requests.
+    #[arg(long, value_name = "RUN_DIR")]
+    resume: Option<PathBuf>,
+    /// Print the schedule's length and the predicted CPU-seconds and wall time per size, then
+    /// stop.
+    #[arg(long)]
+    dry_run: bool,
+    /// Run without cgroup limits (when cgroups cannot be created); recorded in the manifest.
+    #[arg(long)]
+    no_limits: bool,
+    /// The workload server binary [default: cl-target beside this executable].
+    #[arg(long, env = "CL_TARGET_BIN")]
+    target_bin: Option<PathBuf>,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BackendArg {
+    /// Processes on this machine, limited by cgroups.
+    Local,
+    /// Pods on a Kubernetes cluster.
+    Kube,
+}
+
+#[derive(Debug, Subcommand)]
+enum RunsCommand {
+    /// List the runs under a directory.
+    List {
+        #[arg(long, default_value = "data/runs")]
+        out: PathBuf,
+    },
+    /// Show a run's manifest summary and its outcome and duration tables.
+    Show { run_dir: PathBuf },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match cli.command {
+        Command::Experiment(args) => experiment(args),
+        Command::Runs {
+            command: RunsCommand::List { out },
+        } => list_runs(&out),
+        Command::Runs {
+            command: RunsCommand::Show { run_dir },
+        } => show_run(&run_dir),
+    }
+}
+
+fn experiment(args: ExperimentArgs) -> anyhow::Result<()> {
+    let workdir = std::env::current_dir().context("reading the working directory")?;
+    let mut loaded = experiment::load(&args.spec, &workdir)?;
+    if let Some(seed) = args.seed {
+        loaded.spec = loaded.spec.with_seed(seed);
+    }
+    let schedule = experiment::schedule(&loaded.spec);
+    if args.dry_run {
+        print_prediction(&loaded, &schedule);
+        return Ok(());
+    }
+    if args.backend == BackendArg::Kube {
+        bail!(
+            "--backend kube: the Kubernetes backend is not part of this build yet; use --backend local"
+        );
+    }
+    let target_binary = match args.target_bin {
+        Some(path) => path,
+        None => beside_this_executable("cl-target")?,
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    // First Ctrl-C: finish the running requests, tear down, keep the journal for --resume.
+    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupted))?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&interrupted))?;
+    let sizes: Vec<String> = loaded.spec.sizes.iter().map(|s| s.name.clone()).collect();
+    let result = harness::run(harness::RunOptions {
+        spec: loaded,
+        out: args.out,
+        resume: args.resume,
+        limits: !args.no_limits,
+        target_binary,
+        progress: !args.quiet,
+        interrupted,
+    })?;
+    println!("{}", harness::summary::render(&result.requests, &sizes));
+    for note in &result.manifest.notes {
+        println!("note: {note}");
+    }
+    println!("{}", result.dir.display());
+    Ok(())
+}
+
+fn print_prediction(loaded: &experiment::LoadedSpec, schedule: &experiment::Schedule) {
+    let spec = &loaded.spec;
+    println!(
+        "experiment {} (seed {}): {} requests",
+        spec.name,
+        spec.seed,
+        schedule.len()
+    );
+    println!(
+        "{:<10} {:>9} {:>12} {:>12}",
+        "size", "requests", "cpu_seconds", "wall_seconds"
+    );
+    let predictions = experiment::predict(spec, schedule);
+    for p in &predictions {
+        println!(
+            "{:<10} {:>9} {:>12.1} {:>12.1}",
+            p.size, p.requests, p.cpu_seconds, p.wall_seconds
+        );
+    }
+    let total = experiment::predicted_run_wall_seconds(spec, &predictions);
+    let mode = if spec.concurrent_sizes {
+        "sizes side by side"
+    } else {
+        "sizes one after another"
+    };
+    println!("predicted wall time: {:.0} s ({mode})", total);
+}
+
+fn beside_this_executable(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating this executable")?;
+    let path = exe.with_file_name(name);
+    if !path.exists() {
+        bail!(
+            "{} not found beside {}; build it (cargo build --release --bin {name}) or pass --target-bin",
+            path.display(),
+            exe.display()
+        );
+    }
+    Ok(path)
+}
+
+fn list_runs(out: &Path) -> anyhow::Result<()> {
+    let mut found = 0;
+    println!(
+        "{:<14} {:<24} {:<22} {:>6} {:>6}",
+        "experiment", "run", "started", "total", "ok"
+    );
+    for experiment in read_dirs(out)? {
+        for run in read_dirs(&experiment)? {
+            let manifest_path = run.join(dataset::MANIFEST_FILE);
+            let Ok(manifest) = dataset::Manifest::read(&manifest_path) else {
+                continue;
+            };
+            let total: u64 = manifest.counts.values().sum();
+            let ok = manifest.counts.get("ok").copied().unwrap_or(0);
+            println!(
+                "{:<14} {:<24} {:<22} {:>6} {:>6}",
+                manifest.experiment, manifest.run_id, manifest.started_at, total, ok
+            );
+            found += 1;
+        }
+    }
+    if found == 0 {
+        eprintln!("no finished runs under {}", out.display());
+    }
+    Ok(())
+}
+
+fn read_dirs(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+fn show_run(dir: &Path) -> anyhow::Result<()> {
+    let run =
+        dataset::open_run(dir).with_context(|| format!("reading the run in {}", dir.display()))?;
+    let m = &run.manifest;
+    println!(
+        "experiment {}  run {}  seed {}",
+        m.experiment, m.run_id, m.seed
+    );
+    println!(
+        "started {}  finished {}",
+        m.started_at,
+        m.finished_at.as_deref().unwrap_or("-")
+    );
+    println!(
+        "host {} cores, kernel {}, cgroups {}; limits enforced: {}",
+        m.host.cores, m.host.kernel, m.host.cgroup_mode, m.limits_enforced
+    );
+    for (name, version) in &m.versions {
+        println!("  {name}: {version}");
+    }
+    println!(
+        "{} requests, {} samples\n",
+        run.requests.len(),
+        run.samples.len()
+    );
+    let sizes: Vec<String> = m.sizes.iter().map(|s| s.name.clone()).collect();
+    println!("{}", harness::summary::render(&run.requests, &sizes));
+    Ok(())
+}
