@@ -254,6 +254,43 @@ impl Cgroup {
         )
     }
 
+    /// Takes over the existing children of this process's cgroups whose names start with
+    /// `prefix`, e.g. those a killed run left behind. The caller kills their tasks and removes
+    /// them like any cgroup it created.
+    pub fn existing_with_prefix(h: &Hierarchy, prefix: &str) -> Result<Vec<Cgroup>, Error> {
+        validate_name(prefix)?;
+        let mut names = std::collections::BTreeSet::new();
+        for controller in h.controllers() {
+            let Some(parent) = h.own_dir(controller) else {
+                continue;
+            };
+            let entries =
+                std::fs::read_dir(&parent).map_err(|e| Error::from_io("list", &parent, e))?;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with(prefix) && entry.path().is_dir() {
+                    names.insert(name);
+                }
+            }
+        }
+        let own = h.own_path(Controller::Memory).unwrap_or("/");
+        Ok(names
+            .into_iter()
+            .map(|name| Cgroup {
+                version: h.version(),
+                cgroup_path: format!("{}/{name}", own.trim_end_matches('/')),
+                controller_dirs: h
+                    .controllers()
+                    .into_iter()
+                    .filter_map(|c| Some((c, h.own_dir(c)?.join(&name))))
+                    .filter(|(_, dir)| dir.is_dir())
+                    .collect(),
+                name,
+                removed: false,
+            })
+            .collect())
+    }
+
     /// Reads the counters once.
     pub fn counters(&self) -> Result<Counters, Error> {
         self.counter_files()?.read()

@@ -183,3 +183,35 @@ fn remove_dir_when_idle(dir: &std::path::Path) {
         }
     }
 }
+
+#[test]
+fn real_cgroup_leftovers_of_a_killed_run_are_found_by_prefix_and_removed() {
+    let h = Hierarchy::detect().unwrap();
+    let prefix = unique_name("stale");
+    // A run that died without cleaning up: its cgroups (one with a live task) stay behind.
+    let left = Cgroup::create(&h, &format!("{prefix}-small-0"), &Limits::default()).unwrap();
+    let mut child = spawn_in(&left, "sleep 30");
+    let empty = Cgroup::create(&h, &format!("{prefix}-large-0"), &Limits::default()).unwrap();
+    let dirs: Vec<_> = left.dirs().into_iter().chain(empty.dirs()).collect();
+    std::mem::forget(left);
+    std::mem::forget(empty);
+    let unrelated = Cgroup::create(&h, &unique_name("unrelated"), &Limits::default()).unwrap();
+
+    let stale = Cgroup::existing_with_prefix(&h, &prefix).unwrap();
+    assert_eq!(stale.len(), 2);
+    for cg in &stale {
+        cg.kill_all().unwrap();
+    }
+    child.wait().unwrap();
+    for cg in stale {
+        cg.remove().unwrap();
+    }
+    for dir in dirs {
+        assert!(!dir.exists(), "{} left behind", dir.display());
+    }
+    assert!(
+        unrelated.dirs().iter().all(|d| d.is_dir()),
+        "an unrelated cgroup was touched"
+    );
+    unrelated.remove().unwrap();
+}

@@ -768,6 +768,22 @@ impl LocalBackend {
     pub fn target_binary(&self) -> &Path {
         &self.shared.binary
     }
+
+    /// Kills the targets and removes the cgroups a killed earlier process left behind under
+    /// `prefix` (e.g. `cl-<run-id>-` when resuming that run). Returns how many cgroups went.
+    pub fn remove_leftovers(&self, prefix: &str) -> Result<usize, DeployError> {
+        let Some(hierarchy) = &self.shared.hierarchy else {
+            return Ok(0);
+        };
+        let stale = Cgroup::existing_with_prefix(hierarchy, prefix)?;
+        let count = stale.len();
+        for cgroup in stale {
+            tracing::info!(cgroup = cgroup.name(), "removing a leftover cgroup");
+            cgroup.kill_all()?;
+            cgroup.remove()?;
+        }
+        Ok(count)
+    }
 }
 
 #[cfg(test)]

@@ -75,6 +75,17 @@ pub fn run(options: RunOptions) -> Result<RunResult, HarnessError> {
             ..LocalOptions::default()
         },
     )?;
+    if options.resume.is_some() {
+        // A run killed outright leaves its cgroups (and, without the parent-death signal, its
+        // targets) behind; the run id makes the prefix this run's own.
+        let removed = backend.remove_leftovers(&format!("cl-{}-", manifest.run_id))?;
+        if removed > 0 {
+            push_note(
+                &mut manifest,
+                format!("resume: removed {removed} cgroup(s) left by the interrupted process"),
+            );
+        }
+    }
     let preflight = backend.preflight(&pods)?;
     manifest.limits_enforced = preflight.limits_enforced;
     manifest.host.cgroup_mode = preflight.cgroup_mode.clone();

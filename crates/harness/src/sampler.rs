@@ -86,12 +86,21 @@ impl Sampler {
                 }
             })
             .expect("spawning a sampler thread");
-        Ok(Sampler {
+        let sampler = Sampler {
             stop,
             last_sample_ns,
             interval,
             handle: Some(handle),
-        })
+        };
+        // Every request must have a sample before it: return once the first one is in.
+        let deadline = Instant::now() + interval.max(Duration::from_secs(1));
+        while sampler.last_sample_ns.load(Ordering::Acquire) == 0
+            && Instant::now() < deadline
+            && sampler.handle.as_ref().is_some_and(|h| !h.is_finished())
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(sampler)
     }
 
     /// Waits for a sample taken at or after `after_ns` (so the last request's window has its
