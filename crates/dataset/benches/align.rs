@@ -2,7 +2,7 @@
 //! 10k requests. Goal: well under a second on one core.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dataset::{Outcome, RequestRow, RequestUsage, SampleRow, align};
+use dataset::{Outcome, RequestRow, SampleRow, Usage, align};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use workloads::Payload;
@@ -64,7 +64,7 @@ fn requests() -> Vec<RequestRow> {
                 queued_ns: Some(0),
                 client_start_ns: start,
                 client_end_ns: end,
-                usage: RequestUsage::default(),
+                usage: Usage::default(),
                 response: None,
             }
         })

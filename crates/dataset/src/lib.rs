@@ -27,13 +27,14 @@ pub use align::{AlignedRequest, MetricWindow, align};
 pub use error::DatasetError;
 pub use journal::{Journal, SampleJournal, completed_seqs};
 pub use manifest::{Collector, Host, Manifest, SizeSpec, outcome_counts, rfc3339_utc};
-pub use record::{Outcome, PayloadColumns, RequestRow, RequestUsage, SampleRow};
+pub use record::{PayloadColumns, RequestRow, SampleRow};
 pub use requests_file::{read_requests, write_requests};
 pub use run::{
     MANIFEST_FILE, REQUESTS_FILE, REQUESTS_JOURNAL, Run, SAMPLES_FILE, SAMPLES_JOURNAL, open_run,
     write_run,
 };
 pub use samples_file::{read_samples, write_samples};
+pub use workloads::{Outcome, Usage};
 
 /// Version of the dataset layout: the manifest's `schema_version` and the Parquet files'
 /// `computelocator.schema_version` key. Bumped on any change a reader of the previous version

@@ -15,8 +15,7 @@ use crate::parquet_io::{
     write_parquet,
 };
 use crate::{
-    AlignedRequest, DatasetError, MetricWindow, Outcome, PayloadColumns, RequestRow, RequestUsage,
-    Result,
+    AlignedRequest, DatasetError, MetricWindow, Outcome, PayloadColumns, RequestRow, Result, Usage,
 };
 
 /// Suffixes of the per-metric columns, `<metric>.<suffix>`; `start` and `end` are the original's.
@@ -156,7 +155,7 @@ fn request_batch(
     );
 
     let usages: Vec<[Option<u64>; 12]> = rows().map(|r| r.usage.to_array()).collect();
-    for (i, name) in RequestUsage::COLUMNS.iter().enumerate() {
+    for (i, name) in Usage::COLUMNS.iter().enumerate() {
         b.optional(name, UInt64Array::from_iter(usages.iter().map(|u| u[i])));
     }
 
@@ -261,7 +260,7 @@ struct MetricColumns<'b> {
 impl<'b> RowReader<'b> {
     fn new(c: &Columns<'b>, batch: &'b arrow_array::RecordBatch) -> Result<Self> {
         let time = |name: &str| c.primitive::<Int64Type>(name);
-        let usage = RequestUsage::COLUMNS
+        let usage = Usage::COLUMNS
             .iter()
             .map(|name| c.primitive::<UInt64Type>(name))
             .collect::<Result<Vec<_>>>()?;
@@ -371,7 +370,7 @@ impl<'b> RowReader<'b> {
             queued_ns: self.queued_ns.optional(row),
             client_start_ns: self.client_start_ns.required(row)?,
             client_end_ns: self.client_end_ns.required(row)?,
-            usage: RequestUsage::from_array(usage),
+            usage: Usage::from_array(usage),
             response,
         };
         let states = self

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dataset::{Journal, Outcome, RequestRow, RequestUsage, SampleJournal};
+use dataset::{Journal, Outcome, RequestRow, SampleJournal, Usage};
 use deploy::{Backend, Deployed, Exit, PodSize};
 use experiment::ScheduledRequest;
 use indicatif::ProgressBar;
@@ -155,7 +155,7 @@ pub fn execute(
         queued_ns: None,
         client_start_ns,
         client_end_ns,
-        usage: RequestUsage::default(),
+        usage: Usage::default(),
         response: None,
     };
     match answer {
@@ -245,7 +245,7 @@ fn apply_record(row: &mut RequestRow, record: &serde_json::Value) {
         row.duration_ns = duration;
     }
     row.queued_ns = int("queued_ns");
-    if let Ok(usage) = serde_json::from_value::<RequestUsage>(record["usage"].clone()) {
+    if let Ok(usage) = serde_json::from_value::<Usage>(record["usage"].clone()) {
         row.usage = usage;
     }
 }

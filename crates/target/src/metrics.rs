@@ -91,11 +91,9 @@ impl Metrics {
     }
 
     pub fn record(&self, endpoint: &str, outcome: Outcome, duration_ns: Option<u64>) {
-        let outcome = serde_json::to_value(outcome)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        self.requests.with_label_values(&[endpoint, &outcome]).inc();
+        self.requests
+            .with_label_values(&[endpoint, outcome.as_str()])
+            .inc();
         if let Some(ns) = duration_ns {
             self.durations
                 .with_label_values(&[endpoint])

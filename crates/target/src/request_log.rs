@@ -11,24 +11,10 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::usage::Usage;
+pub use workloads::{Outcome, Usage};
 
 /// The original's record type, kept so its consumers can select these lines.
 pub const RECORD_TYPE: &str = "prev_request_history";
-
-/// How a request ended, as the server saw it. (The harness adds `timeout`, `oom` and `crashed`
-/// for requests the server could not finish.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Ok,
-    /// The payload was refused with a 4xx before any work.
-    Invalid,
-    /// The queue was full (503).
-    Rejected,
-    /// The kernel returned an error or panicked (500).
-    Error,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestRecord {

@@ -127,7 +127,7 @@ impl Recorder {
                 status: status.as_u16(),
                 outcome,
                 error: done.result.as_ref().err().map(ToString::to_string),
-                usage: Some(done.usage.clone()),
+                usage: Some(done.usage),
             },
         );
     }

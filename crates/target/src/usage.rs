@@ -7,28 +7,7 @@
 //! high-water mark is reset before the request (`/proc/self/clear_refs` "5") as is the cgroup's.
 
 use probe::{ProcessProbe, Sample};
-use serde::{Deserialize, Serialize};
-
-/// What one request used. Counters are deltas over the request; `Option` where the process is
-/// not in a cgroup we can read.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Usage {
-    pub thread_cpu_ns: u64,
-    pub process_cpu_ns: u64,
-    pub cgroup_cpu_ns: Option<u64>,
-    /// Peak resident memory of the process during this request (VmHWM after a reset).
-    pub peak_rss_bytes: u64,
-    /// Peak memory of the whole cgroup during this request, page cache included.
-    pub cgroup_memory_peak_bytes: Option<u64>,
-    pub ctx_switches_voluntary: u64,
-    pub ctx_switches_involuntary: u64,
-    /// Bytes read from / written to storage; `None` where /proc/<pid>/io is not readable.
-    pub io_read_bytes: Option<u64>,
-    pub io_write_bytes: Option<u64>,
-    pub cgroup_periods: Option<u64>,
-    pub cgroup_throttled_periods: Option<u64>,
-    pub cgroup_throttled_ns: Option<u64>,
-}
+pub use workloads::Usage;
 
 /// A reading taken at the start of a request.
 pub struct Mark {
@@ -89,8 +68,8 @@ impl UsageMeter {
         let process_cpu_ns = clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID) - mark.process_cpu_ns;
         let end = self.probe.as_mut().and_then(|p| p.sample().ok());
         let mut usage = Usage {
-            thread_cpu_ns,
-            process_cpu_ns,
+            thread_cpu_ns: Some(thread_cpu_ns),
+            process_cpu_ns: Some(process_cpu_ns),
             ..Usage::default()
         };
         if let (Some(before), Some(after)) = (mark.sample, end) {
@@ -106,14 +85,16 @@ impl UsageMeter {
 
 fn fill_from_samples(usage: &mut Usage, before: &Sample, after: &Sample) {
     let delta = |a: u64, b: u64| b.saturating_sub(a);
-    usage.peak_rss_bytes = after.memory_peak_rss_bytes;
-    usage.ctx_switches_voluntary =
-        delta(before.ctx_switches_voluntary, after.ctx_switches_voluntary);
-    usage.ctx_switches_involuntary = delta(
+    let opt_delta = |x: Option<u64>, y: Option<u64>| Some(delta(x?, y?));
+    usage.peak_rss_bytes = Some(after.memory_peak_rss_bytes);
+    usage.ctx_switches_voluntary = Some(delta(
+        before.ctx_switches_voluntary,
+        after.ctx_switches_voluntary,
+    ));
+    usage.ctx_switches_involuntary = Some(delta(
         before.ctx_switches_involuntary,
         after.ctx_switches_involuntary,
-    );
-    let opt_delta = |x: Option<u64>, y: Option<u64>| Some(delta(x?, y?));
+    ));
     usage.io_read_bytes = opt_delta(before.io_read_bytes, after.io_read_bytes);
     usage.io_write_bytes = opt_delta(before.io_write_bytes, after.io_write_bytes);
     if let (Some(b), Some(a)) = (&before.cgroup, &after.cgroup) {
@@ -162,7 +143,7 @@ mod tests {
             x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
         }
         let usage = meter.finish(mark);
-        assert!(usage.thread_cpu_ns >= 30_000_000, "{usage:?}");
+        assert!(usage.thread_cpu_ns >= Some(30_000_000), "{usage:?}");
         assert!(usage.process_cpu_ns >= usage.thread_cpu_ns, "{usage:?}");
     }
 
@@ -179,7 +160,7 @@ mod tests {
         let small = vec![1u8; 32 << 20];
         std::hint::black_box(&small);
         let usage = meter.finish(mark);
-        let above_rest = usage.peak_rss_bytes.saturating_sub(resting) >> 20;
+        let above_rest = usage.peak_rss_bytes.unwrap().saturating_sub(resting) >> 20;
         assert!(
             (24..150).contains(&above_rest),
             "peak {above_rest} MiB above resting RSS"

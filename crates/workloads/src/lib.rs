@@ -13,10 +13,12 @@ mod error;
 mod function;
 pub mod ml;
 pub mod pi;
+mod record;
 pub mod video;
 
 pub use error::InvalidParam;
 pub use function::{ExecEnv, Function, Payload};
+pub use record::{Outcome, Usage};
 
 /// Every workload's optional `seed` takes any u64.
 pub const SEED_ALLOWED: &str = "0..=18446744073709551615";

@@ -1,7 +1,7 @@
 //! Rows for the tests: every payload kind, answered and unanswered requests.
 #![allow(dead_code)]
 
-use dataset::{Outcome, RequestRow, RequestUsage, SampleRow};
+use dataset::{Outcome, RequestRow, SampleRow, Usage};
 use workloads::Payload;
 use workloads::dense::DenseParams;
 use workloads::ml::MlParams;
@@ -45,7 +45,7 @@ pub fn request(seq: u64, target: &str, start_ns: i64, end_ns: i64) -> RequestRow
         }
     });
     let usage = if answered {
-        RequestUsage {
+        Usage {
             thread_cpu_ns: Some(5_000_000 + seq),
             process_cpu_ns: Some(6_000_000 + seq),
             cgroup_cpu_ns: (!seq.is_multiple_of(3)).then_some(6_500_000),
@@ -60,7 +60,7 @@ pub fn request(seq: u64, target: &str, start_ns: i64, end_ns: i64) -> RequestRow
             cgroup_throttled_ns: Some(u64::MAX),
         }
     } else {
-        RequestUsage::default()
+        Usage::default()
     };
     RequestRow {
         run_id: "run-1".into(),
