@@ -57,6 +57,10 @@ struct ExperimentArgs {
     /// Run without cgroup limits (when cgroups cannot be created); recorded in the manifest.
     #[arg(long)]
     no_limits: bool,
+    /// Collect metrics with a real Prometheus (Debian's `prometheus`, started on loopback with
+    /// its storage in the run directory) instead of the built-in outside sampler.
+    #[arg(long)]
+    with_prometheus: bool,
     /// The workload server binary [default: cl-target beside this executable].
     #[arg(long, env = "CL_TARGET_BIN")]
     target_bin: Option<PathBuf>,
@@ -134,6 +138,11 @@ fn experiment(args: ExperimentArgs) -> anyhow::Result<()> {
         resume: args.resume,
         limits: !args.no_limits,
         target_binary,
+        collector: if args.with_prometheus {
+            harness::CollectorChoice::StartPrometheus
+        } else {
+            harness::CollectorChoice::Probe
+        },
         progress: !args.quiet,
         interrupted,
     })?;

@@ -17,7 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let run = dataset::open_run(&dir)?;
     let interval_ns = 1e9;
     let mut per_target: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-    for s in run.samples.iter().filter(|s| s.metric == "process_cpu_seconds_total") {
+    for s in run
+        .samples
+        .iter()
+        .filter(|s| s.metric == "process_cpu_seconds_total")
+    {
         per_target.entry(&s.target).or_default().push(s.ts_ns);
     }
     let mut jitter_ms = Vec::new();

@@ -3,17 +3,17 @@
 //! target after a timeout, an OOM kill or a crash.
 
 use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dataset::{Journal, Outcome, RequestRow, SampleJournal, Usage};
+use dataset::{Journal, Outcome, RequestRow, Usage};
 use deploy::{Backend, Deployed, Exit, PodSize};
 use experiment::ScheduledRequest;
 use indicatif::ProgressBar;
 
 use crate::HarnessError;
-use crate::sampler::{Sampler, SamplerTarget};
+use crate::collector::Collector;
 
 /// How long to wait for the target's log line after its answer arrived.
 const RECORD_PATIENCE: Duration = Duration::from_secs(10);
@@ -24,9 +24,8 @@ const EXIT_PATIENCE: Duration = Duration::from_secs(3);
 pub struct Shared<'a> {
     pub run_id: &'a str,
     pub backend: &'a dyn Backend,
-    pub cgroups: Option<&'a cgroup::Hierarchy>,
     pub journal: &'a Mutex<Journal>,
-    pub samples: Arc<Mutex<SampleJournal>>,
+    pub collector: &'a Collector<'a>,
     pub scrape_interval: Duration,
     pub completed: &'a BTreeSet<u64>,
     pub interrupted: &'a AtomicBool,
@@ -62,7 +61,9 @@ pub fn drive_size(
     report
         .startup_seconds
         .push(target.startup_time().as_secs_f64());
-    let mut sampler = start_sampler(shared, &*target, pod)?;
+    let mut watch = shared
+        .collector
+        .watch(&*target, pod, shared.scrape_interval)?;
     let mut last_end_ns = 0;
     for request in pending {
         if shared.interrupted.load(Ordering::Relaxed) {
@@ -82,42 +83,21 @@ pub fn drive_size(
             Outcome::Timeout | Outcome::Oom | Outcome::Crashed
         ) {
             tracing::warn!(instance = target.instance(), seq = row.seq, outcome = %row.outcome, "restarting the target");
-            drop(sampler);
+            watch.finish(0);
             target.restart()?;
             report.restarts += 1;
             report
                 .startup_seconds
                 .push(target.startup_time().as_secs_f64());
-            sampler = start_sampler(shared, &*target, pod)?;
+            watch = shared
+                .collector
+                .watch(&*target, pod, shared.scrape_interval)?;
         }
     }
-    sampler.stop_after(last_end_ns);
+    watch.finish(last_end_ns);
     target.shutdown()?;
     progress.finish_with_message("done");
     Ok(report)
-}
-
-fn start_sampler(
-    shared: &Shared<'_>,
-    target: &dyn Deployed,
-    pod: &PodSize,
-) -> Result<Sampler, HarnessError> {
-    let pid = target.pid().ok_or_else(|| {
-        HarnessError::Collector(
-            "this backend exposes no target PID to sample; use --prometheus".into(),
-        )
-    })?;
-    let sampler_target = SamplerTarget {
-        pid,
-        size: &pod.name,
-        instance: target.instance(),
-        interval: shared.scrape_interval,
-    };
-    Ok(Sampler::start(
-        sampler_target,
-        shared.cgroups,
-        Arc::clone(&shared.samples),
-    )?)
 }
 
 /// Sends one request and records what happened, whatever happened.

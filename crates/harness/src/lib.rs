@@ -6,12 +6,13 @@
 //! comes from the target's own exact per-request record; metric samples from the outside
 //! [`sampler`] (or Prometheus); the two meet only in `dataset::align`.
 
+mod collector;
 mod driver;
 mod run;
-mod sampler;
+pub mod sampler;
 pub mod summary;
 
-pub use run::{RunOptions, RunResult, run};
+pub use run::{CollectorChoice, RunOptions, RunResult, run};
 
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]

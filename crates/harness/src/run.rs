@@ -7,12 +7,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dataset::{AlignedRequest, Collector, Host, Journal, Manifest, SampleJournal, SizeSpec};
+use dataset::{AlignedRequest, Host, Journal, Manifest, SampleJournal, SizeSpec};
 use deploy::{Backend, LocalBackend, LocalOptions, PodSize};
 use experiment::{LoadedSpec, Schedule};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::HarnessError;
+use crate::collector::Collector;
 use crate::driver::{Shared, SizeReport, drive_size, realtime_ns};
 
 /// The in-progress manifest; `manifest.json` appears only when the run is complete.
@@ -31,10 +32,22 @@ pub struct RunOptions {
     pub limits: bool,
     /// The `cl-target` binary to deploy.
     pub target_binary: PathBuf,
+    /// Where metric samples come from.
+    pub collector: CollectorChoice,
     /// Draw progress bars on stderr.
     pub progress: bool,
     /// Set by the caller's signal handler: stop after the running requests.
     pub interrupted: Arc<AtomicBool>,
+}
+
+/// Where metric samples come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectorChoice {
+    /// The harness's own sampler, reading each target's procfs and cgroup files from outside.
+    Probe,
+    /// A real Prometheus (`prometheus` on PATH) that the harness starts on loopback, with its
+    /// storage in the run directory, scraping every target's `/metrics`.
+    StartPrometheus,
 }
 
 pub struct RunResult {
@@ -112,17 +125,40 @@ pub fn run(options: RunOptions) -> Result<RunResult, HarnessError> {
     manifest.write(dir.join(PARTIAL_MANIFEST))?;
 
     let journal = Mutex::new(Journal::open(dir.join(dataset::REQUESTS_JOURNAL))?);
-    let samples = Arc::new(Mutex::new(SampleJournal::open(
-        dir.join(dataset::SAMPLES_JOURNAL),
-        SAMPLE_FLUSH_ROWS,
-    )?));
+    let interval = Duration::from_millis(spec.scrape_interval_ms);
+    // Started here, on the thread that outlives the run: it dies with this thread.
+    let prometheus = match options.collector {
+        CollectorChoice::Probe => None,
+        CollectorChoice::StartPrometheus => Some(
+            collect::PrometheusServer::start(collect::ServerOptions {
+                scrape_interval: interval,
+                ..collect::ServerOptions::new(dir.join("prometheus"))
+            })
+            .map_err(|e| HarnessError::Collector(e.to_string()))?,
+        ),
+    };
+    let collector = match &prometheus {
+        None => Collector::Probe {
+            cgroups: cgroups.as_ref(),
+            journal: Arc::new(Mutex::new(SampleJournal::open(
+                dir.join(dataset::SAMPLES_JOURNAL),
+                SAMPLE_FLUSH_ROWS,
+            )?)),
+        },
+        Some(server) => Collector::Prometheus {
+            server,
+            client: collect::PrometheusClient::new(server.url(), Duration::from_secs(30))
+                .map_err(|e| HarnessError::Collector(e.to_string()))?,
+            targets: Mutex::default(),
+        },
+    };
+    manifest.collector = collector.dataset_collector();
     let shared = Shared {
         run_id: &manifest.run_id,
         backend: &backend,
-        cgroups: cgroups.as_ref(),
         journal: &journal,
-        samples: Arc::clone(&samples),
-        scrape_interval: Duration::from_millis(spec.scrape_interval_ms),
+        collector: &collector,
+        scrape_interval: interval,
         completed: &completed,
         interrupted: &options.interrupted,
     };
@@ -162,7 +198,6 @@ pub fn run(options: RunOptions) -> Result<RunResult, HarnessError> {
             .map(|(pod, requests, bar)| drive_size(&shared, pod, requests, bar))
             .collect()
     };
-    samples.lock().unwrap_or_else(|p| p.into_inner()).flush()?;
 
     let mut first_error = None;
     for (pod, report) in pods.iter().zip(reports) {
@@ -189,17 +224,41 @@ pub fn run(options: RunOptions) -> Result<RunResult, HarnessError> {
     }
 
     let rows = Journal::read(dir.join(dataset::REQUESTS_JOURNAL))?;
-    let sample_rows = SampleJournal::read(dir.join(dataset::SAMPLES_JOURNAL))?;
+    // Every request lies inside [first send − 1 min, now]: the window asked of the collector.
+    let from_ns = rows
+        .iter()
+        .map(|r| r.client_start_ns)
+        .min()
+        .unwrap_or_else(realtime_ns)
+        - 60_000_000_000;
+    let sample_rows =
+        collector.samples(&dir.join(dataset::SAMPLES_JOURNAL), from_ns, realtime_ns())?;
+    drop(collector);
+    let prometheus_storage = dir.join("prometheus");
+    if let Some(server) = prometheus {
+        server
+            .stop()
+            .map_err(|e| HarnessError::Collector(e.to_string()))?;
+    }
     manifest.counts = dataset::outcome_counts(&rows);
     manifest.finished_at = Some(dataset::rfc3339_utc(realtime_ns()));
     let requests = dataset::write_run(&dir, &manifest, &rows, &sample_rows)?;
-    // The Parquet files now hold everything the journals did.
+    // The Parquet files now hold everything the journals (and Prometheus's storage) did.
     for leftover in [
         PARTIAL_MANIFEST,
         dataset::REQUESTS_JOURNAL,
         dataset::SAMPLES_JOURNAL,
     ] {
-        std::fs::remove_file(dir.join(leftover)).map_err(io("removing the journals"))?;
+        match std::fs::remove_file(dir.join(leftover)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io("removing the journals")(e));
+            }
+            _ => {}
+        }
+    }
+    if prometheus_storage.exists() {
+        std::fs::remove_dir_all(&prometheus_storage)
+            .map_err(io("removing Prometheus's storage"))?;
     }
     Ok(RunResult {
         dir,
@@ -241,7 +300,7 @@ fn new_run(options: &RunOptions, schedule: &Schedule) -> Result<(PathBuf, Manife
             })
             .collect(),
         limits_enforced: options.limits,
-        collector: Collector::Probe,
+        collector: dataset::Collector::Probe,
         counts: BTreeMap::new(),
         notes: Vec::new(),
     };

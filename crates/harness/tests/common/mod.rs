@@ -20,7 +20,16 @@ pub fn workspace_root() -> PathBuf {
 }
 
 pub fn run_spec(spec: LoadedSpec, out: &Path) -> Result<harness::RunResult, harness::HarnessError> {
+    run_spec_with(spec, out, harness::CollectorChoice::Probe)
+}
+
+pub fn run_spec_with(
+    spec: LoadedSpec,
+    out: &Path,
+    collector: harness::CollectorChoice,
+) -> Result<harness::RunResult, harness::HarnessError> {
     harness::run(harness::RunOptions {
+        collector,
         spec,
         out: out.to_owned(),
         resume: None,
