@@ -1,13 +1,27 @@
 # The README's commands. Every target first runs scripts/setup, which is idempotent.
-.PHONY: setup run test lint bench
+.PHONY: setup build run smoke try-target reference test lint bench
 
 setup:
 	./scripts/setup
 
-## run: the main job — start cl-target and send one request to each workload.
-run: setup
-	cargo build --release --bin cl-target
+build: setup
+	cargo build --release --bin computelocator --bin cl-target
+
+## run: the main job — the sized-sweep experiment on the local backend (about 20 minutes).
+run: build
+	target/release/computelocator experiment sized-sweep
+
+## smoke: the same pipeline with tiny payloads (under a minute).
+smoke: build
+	target/release/computelocator experiment smoke
+
+## try-target: start cl-target alone and send one request to each workload.
+try-target: build
 	./scripts/try-target target/release/cl-target
+
+## reference: re-make data/reference/sized-sweep from a fresh real run (then commit it).
+reference: build
+	./scripts/make-reference
 
 ## test: everything CI runs — formatting, lints (warnings are errors) and the whole test suite.
 test: setup lint

@@ -132,7 +132,7 @@ fn experiment(args: ExperimentArgs) -> anyhow::Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupted))?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&interrupted))?;
     let sizes: Vec<String> = loaded.spec.sizes.iter().map(|s| s.name.clone()).collect();
-    let result = harness::run(harness::RunOptions {
+    let result = match harness::run(harness::RunOptions {
         spec: loaded,
         out: args.out,
         resume: args.resume,
@@ -145,7 +145,15 @@ fn experiment(args: ExperimentArgs) -> anyhow::Result<()> {
         },
         progress: !args.quiet,
         interrupted,
-    })?;
+    }) {
+        Ok(result) => result,
+        // Not a failure: the journal is intact and the message says how to go on.
+        Err(interrupted @ harness::HarnessError::Interrupted { .. }) => {
+            eprintln!("{interrupted}");
+            std::process::exit(130);
+        }
+        Err(err) => return Err(err.into()),
+    };
     println!("{}", harness::summary::render(&result.requests, &sizes));
     for note in &result.manifest.notes {
         println!("note: {note}");

@@ -8,6 +8,7 @@
 
 mod collector;
 mod driver;
+mod provenance;
 mod run;
 pub mod sampler;
 pub mod summary;

@@ -15,6 +15,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::HarnessError;
 use crate::collector::Collector;
 use crate::driver::{Shared, SizeReport, drive_size, realtime_ns};
+use crate::provenance;
 
 /// The in-progress manifest; `manifest.json` appears only when the run is complete.
 const PARTIAL_MANIFEST: &str = "manifest.partial.json";
@@ -109,8 +110,9 @@ pub fn run(options: RunOptions) -> Result<RunResult, HarnessError> {
     push_note(
         &mut manifest,
         format!(
-            "preflight: host {} cores, {} MiB available; sizes request {}m CPU, {} MiB",
+            "preflight: host {} cores, load average {}, {} MiB available; sizes request {}m CPU, {} MiB",
             preflight.host_cores,
+            provenance::load_average().unwrap_or_default(),
             preflight.free_memory_bytes >> 20,
             preflight.requested_cpu_millicores,
             preflight.requested_memory_bytes >> 20
@@ -241,6 +243,14 @@ pub fn run(options: RunOptions) -> Result<RunResult, HarnessError> {
             .map_err(|e| HarnessError::Collector(e.to_string()))?;
     }
     manifest.counts = dataset::outcome_counts(&rows);
+    push_note(
+        &mut manifest,
+        format!(
+            "harness CPU: {:.2} s for {} requests (sampling included)",
+            provenance::own_cpu_seconds(),
+            rows.len()
+        ),
+    );
     manifest.finished_at = Some(dataset::rfc3339_utc(realtime_ns()));
     let requests = dataset::write_run(&dir, &manifest, &rows, &sample_rows)?;
     // The Parquet files now hold everything the journals (and Prometheus's storage) did.
@@ -375,6 +385,10 @@ fn versions() -> BTreeMap<String, String> {
         env!("CARGO_PKG_VERSION").to_owned(),
     );
     versions.insert("git_rev".to_owned(), env!("CL_GIT_REV").to_owned());
+    versions.insert(
+        "xgboost".to_owned(),
+        provenance::xgboost_version().unwrap_or_else(|| "not found (run scripts/setup)".to_owned()),
+    );
     versions
 }
 
