@@ -19,3 +19,5 @@ pub use counters::{CounterFiles, Counters};
 pub use error::Error;
 pub use group::{Cgroup, Limits};
 pub use hierarchy::{Controller, Hierarchy, Version};
+/// Kernel-file reading shared with the procfs probe.
+pub use sys::pread_all;

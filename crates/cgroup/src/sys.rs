@@ -27,7 +27,7 @@ pub(crate) fn write_value(path: &Path, value: &str, create: bool) -> Result<(), 
 /// Reads the whole file from offset 0 into `buf` without reopening it (kernel files regenerate
 /// their content on every read at offset 0) and returns the number of bytes read. A short read
 /// means the end of the file, which saves the second `pread` per file.
-pub(crate) fn pread_all(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
+pub fn pread_all(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
     if buf.len() < 4096 {
         buf.resize(4096, 0);
     }

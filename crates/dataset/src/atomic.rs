@@ -35,6 +35,9 @@ pub(crate) fn write_atomically(
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
+        // A dataset is for reading by others too, not private like tempfile's default 0600
+        // (the process umask still applies).
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(dir)
         .map_err(DatasetError::io(dir))?;
     fill(temp.as_file_mut())?;
@@ -59,6 +62,19 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn written_files_are_readable_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.json");
+        write_atomically(&path, |f| {
+            f.write_all(b"{}").map_err(DatasetError::io(&path))
+        })
+        .unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o044, 0o044, "mode {mode:o}");
     }
 
     #[test]

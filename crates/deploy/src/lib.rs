@@ -128,6 +128,19 @@ pub trait Deployed: Send {
     fn next_record(&mut self, timeout: Duration) -> Option<serde_json::Value>;
     /// Non-blocking: `Some` once the current instance has died (the same answer on every call).
     fn check_exit(&mut self) -> Option<Exit>;
+    /// Polls [`Deployed::check_exit`] until the instance has died or `patience` is over.
+    fn wait_for_exit(&mut self, patience: Duration) -> Option<Exit> {
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            if let Some(exit) = self.check_exit() {
+                return Some(exit);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     /// Kills the current instance and starts a fresh one (new cgroup, counters from zero),
     /// waiting until it is healthy. The instance number goes up by one.
     fn restart(&mut self) -> Result<(), DeployError>;

@@ -167,7 +167,7 @@ pub fn execute(
             row.error = Some(format!("no answer within {} s", request.timeout_s));
         }
         Err(err) => {
-            let exit = wait_for_exit(target, EXIT_PATIENCE);
+            let exit = target.wait_for_exit(EXIT_PATIENCE);
             row.outcome = match exit {
                 Some(Exit::Oom { .. }) => Outcome::Oom,
                 Some(_) => Outcome::Crashed,
@@ -227,19 +227,6 @@ fn apply_record(row: &mut RequestRow, record: &serde_json::Value) {
     row.queued_ns = int("queued_ns");
     if let Ok(usage) = serde_json::from_value::<Usage>(record["usage"].clone()) {
         row.usage = usage;
-    }
-}
-
-fn wait_for_exit(target: &mut dyn Deployed, patience: Duration) -> Option<Exit> {
-    let deadline = Instant::now() + patience;
-    loop {
-        if let Some(exit) = target.check_exit() {
-            return Some(exit);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

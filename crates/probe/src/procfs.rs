@@ -4,24 +4,8 @@ use std::ffi::CStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::FileExt;
 
-/// Reads a whole kernel file from offset 0 without reopening it; returns the length read. A
-/// short read is the end of the file, which saves a second `pread`.
-pub(crate) fn pread_all(file: &File, buf: &mut Vec<u8>) -> io::Result<usize> {
-    if buf.len() < 4096 {
-        buf.resize(4096, 0);
-    }
-    let mut filled = 0;
-    loop {
-        let n = file.read_at(&mut buf[filled..], filled as u64)?;
-        filled += n;
-        if n == 0 || filled < buf.len() {
-            return Ok(filled);
-        }
-        buf.resize(buf.len() * 2, 0);
-    }
-}
+pub(crate) use cgroup::pread_all;
 
 /// A directory kept open and re-listed with `getdents64` (no path lookup, no allocation per
 /// listing).

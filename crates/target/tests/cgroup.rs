@@ -62,12 +62,7 @@ fn real_cgroup_small_pod_reports_throttling() {
         "wall {wall_ns} ns for {cpu_ns} ns of CPU"
     );
 
-    let text = client()
-        .get(&target.metrics)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = target.metrics_text();
     let value = |name: &str| -> f64 {
         text.lines()
             .find(|l| l.starts_with(name) && !l.starts_with('#'))

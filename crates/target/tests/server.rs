@@ -88,12 +88,7 @@ fn metrics_expose_process_and_cgroup_series() {
         .json(&json!({"input": 10}))
         .send()
         .unwrap();
-    let text = client()
-        .get(&target.metrics)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let text = target.metrics_text();
     let mut names: Vec<&str> = text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
@@ -190,12 +185,7 @@ fn a_full_queue_answers_503_with_retry_after() {
     // Wait until the slow request is running: its worker is busy, the queue holds nothing.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let text = client()
-            .get(&target.metrics)
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
+        let text = target.metrics_text();
         if text
             .lines()
             .any(|l| l.starts_with("cl_target_pending_requests") && l.ends_with(" 1"))

@@ -90,47 +90,14 @@ fn num_samples_beyond_the_pool_is_capped() {
 
 #[test]
 fn invalid_params_are_rejected_naming_the_field() {
-    let cases = [
-        (
-            "units",
-            DenseParams {
-                units: 0,
-                ..Default::default()
-            },
-        ),
-        (
-            "epochs",
-            DenseParams {
-                epochs: 101,
-                ..Default::default()
-            },
-        ),
-        (
-            "num_samples",
-            DenseParams {
-                num_samples: 9,
-                ..Default::default()
-            },
-        ),
-        (
-            "batch_size",
-            DenseParams {
-                batch_size: 0,
-                ..Default::default()
-            },
-        ),
-        (
-            "num_layers",
-            DenseParams {
-                num_layers: 0,
-                ..Default::default()
-            },
-        ),
-    ];
-    for (field, params) in cases {
-        match run(&params, &ONE_THREAD) {
-            Err(DenseError::Invalid(invalid)) => assert_eq!(invalid.field, field),
-            other => panic!("{field}: expected Invalid, got {other:?}"),
-        }
+    // Every field's range is tested with the parameter types (crate `workloads`); here: the
+    // kernel validates before it trains.
+    let params = DenseParams {
+        epochs: 101,
+        ..Default::default()
+    };
+    match run(&params, &ONE_THREAD) {
+        Err(DenseError::Invalid(invalid)) => assert_eq!(invalid.field, "epochs"),
+        other => panic!("expected Invalid(epochs), got {other:?}"),
     }
 }

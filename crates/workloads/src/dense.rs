@@ -125,44 +125,22 @@ mod tests {
 
     #[test]
     fn each_field_is_range_checked() {
-        let cases = [
-            (
-                "num_samples",
-                DenseParams {
-                    num_samples: 1,
-                    ..Default::default()
-                },
-            ),
-            (
-                "epochs",
-                DenseParams {
-                    epochs: 1_000_000_000,
-                    ..Default::default()
-                },
-            ),
-            (
-                "batch_size",
-                DenseParams {
-                    batch_size: 0,
-                    ..Default::default()
-                },
-            ),
-            (
-                "num_layers",
-                DenseParams {
-                    num_layers: 11,
-                    ..Default::default()
-                },
-            ),
-            (
-                "units",
-                DenseParams {
-                    units: 0,
-                    ..Default::default()
-                },
-            ),
+        type Spoil = fn(&mut DenseParams);
+        let out_of_range: [(&str, Spoil); 10] = [
+            ("num_samples", |p| p.num_samples = 9),
+            ("num_samples", |p| p.num_samples = 60_001),
+            ("epochs", |p| p.epochs = 0),
+            ("epochs", |p| p.epochs = 1_000_000_000),
+            ("batch_size", |p| p.batch_size = 0),
+            ("batch_size", |p| p.batch_size = 4_097),
+            ("num_layers", |p| p.num_layers = 0),
+            ("num_layers", |p| p.num_layers = 11),
+            ("units", |p| p.units = 0),
+            ("units", |p| p.units = 2_049),
         ];
-        for (field, params) in cases {
+        for (field, spoil) in out_of_range {
+            let mut params = DenseParams::default();
+            spoil(&mut params);
             assert_eq!(params.validate().unwrap_err().field, field);
         }
     }

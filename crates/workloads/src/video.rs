@@ -132,38 +132,19 @@ mod tests {
 
     #[test]
     fn rejects_unknown_profile_and_bad_lengths() {
-        let bad = [
-            (
-                "profile",
-                VideoParams {
-                    profile: 7,
-                    ..Default::default()
-                },
-            ),
-            (
-                "seconds",
-                VideoParams {
-                    seconds: 0.0,
-                    ..Default::default()
-                },
-            ),
-            (
-                "seconds",
-                VideoParams {
-                    seconds: f64::NAN,
-                    ..Default::default()
-                },
-            ),
-            (
-                "seconds",
-                VideoParams {
-                    seconds: 61.0,
-                    ..Default::default()
-                },
-            ),
-        ];
-        for (field, params) in bad {
-            assert_eq!(params.validate().unwrap_err().field, field);
+        for profile in [3, 7, 255] {
+            let params = VideoParams {
+                profile,
+                ..Default::default()
+            };
+            assert_eq!(params.validate().unwrap_err().field, "profile");
+        }
+        for seconds in [0.0, -1.0, 0.03, 61.0, f64::NAN, f64::INFINITY] {
+            let params = VideoParams {
+                seconds,
+                ..Default::default()
+            };
+            assert_eq!(params.validate().unwrap_err().field, "seconds", "{seconds}");
         }
         assert_eq!(VideoParams::default().frames(), 100);
     }

@@ -58,6 +58,11 @@ impl Target {
         self.child.id() as i32
     }
 
+    /// The current `/metrics` exposition.
+    pub fn metrics_text(&self) -> String {
+        client().get(&self.metrics).send().unwrap().text().unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.api)
     }
