@@ -363,7 +363,13 @@ async fn workload_handler(
                     &error,
                     Outcome::Invalid,
                 );
-                return error.into_response();
+                // The rest of the body is still on the wire: this connection cannot carry
+                // another request, so tell the client not to reuse it.
+                let mut response = error.into_response();
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return response;
             }
         }
     };

@@ -1,0 +1,85 @@
+//! Models of a request's execution performance: features from a run's dataset, one XGBoost
+//! booster per target (duration, CPU seconds, peak RSS), their honest evaluation, and placement
+//! decisions (which pod size to run a request on).
+//!
+//! Features are built directly from the typed rows `dataset::open_run` returns (no dataframe
+//! library): a fixed list of documented columns, never columns picked by name patterns.
+//!
+//! Architecture invariant: nothing here does network I/O; every random choice derives from a
+//! caller-given seed, and training with the same data, options and seed yields the same model
+//! bytes.
+
+mod evaluate;
+mod features;
+mod linear;
+mod metrics;
+mod place;
+mod train;
+pub mod xgboost;
+
+use std::path::PathBuf;
+
+pub use evaluate::{
+    EvalOptions, Evaluation, ImportanceEntry, NoiseFloor, PredictorMetrics, SplitKind, SplitReport,
+    evaluate,
+};
+pub use features::{
+    MEMORY_HEADROOM, PAYLOAD_FEATURES, RequestInput, STATE_GAUGES, Target, candidate_names, usable,
+};
+pub use metrics::{BucketError, DURATION_BUCKETS, Metrics, mape_by_duration_bucket};
+pub use place::{
+    DurationSource, Objective, PlacementChoice, PlacementEvaluation, PlacementScore, SizeEstimate,
+    cost_per_second, evaluate_placement, parse_payload, place,
+};
+pub use train::{
+    FeatureGains, METADATA_FILE, MIN_TRAINING_ROWS, MODEL_FORMAT_VERSION, ModelMetadata,
+    TrainOptions, TrainedModel, cores, train, train_on,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Xgboost(#[from] xgboost::XgbError),
+    #[error(transparent)]
+    Dataset(#[from] dataset::DatasetError),
+    #[error("{path:?}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path:?}: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("request {seq} has no finite {target}")]
+    BadTarget { target: Target, seq: u64 },
+    #[error("{what} needs at least {needed} rows, found {found}")]
+    TooFewRows {
+        what: String,
+        needed: usize,
+        found: usize,
+    },
+    #[error("no target to train")]
+    NoTargets,
+    #[error("unknown pod size {0:?}")]
+    UnknownSize(String),
+    #[error("unknown function {0:?} (expected ml, pi, dense or video)")]
+    UnknownFunction(String),
+    #[error("invalid payload for {function}: {message}")]
+    BadPayload { function: String, message: String },
+    #[error("the model does not predict {0}")]
+    MissingTarget(Target),
+    #[error("model features do not match: {0}")]
+    FeatureMismatch(String),
+    #[error("{path:?}: model format version {found}, this code reads {expected}")]
+    ModelFormat {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("invalid option: {0}")]
+    BadOption(String),
+}
+
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;
