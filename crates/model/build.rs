@@ -7,6 +7,8 @@ fn main() {
         Ok(dir) => {
             println!("cargo:rustc-link-search=native={dir}");
             println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+            // Link args do not reach dependants' binaries; they read this and add the rpath.
+            println!("cargo:lib_dir={dir}");
         }
         Err(_) => println!(
             "cargo:warning=XGBOOST_LIB_DIR is not set (see .cargo/config.toml); linking libxgboost from the system path"

@@ -31,6 +31,58 @@ enum Command {
         #[command(subcommand)]
         command: RunsCommand,
     },
+    /// Train the XGBoost models (duration, CPU seconds, peak RSS) on a run and save them.
+    Train {
+        run_dir: PathBuf,
+        /// Where the models go (XGBoost JSON per target + metadata.json).
+        #[arg(long, default_value = "data/models/latest")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Evaluate the models on a run: random 80/20, k-fold and leave-one-size-out splits against
+    /// baselines, feature importance, the repetitions' noise floor and placement decisions.
+    Evaluate {
+        run_dir: PathBuf,
+        /// Which splits to print (the JSON document always has all).
+        #[arg(long, value_enum)]
+        split: Option<SplitArg>,
+        /// Print the whole evaluation as one JSON document.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Pick the size to run a request on: predicted duration and cost per size, then the
+    /// cheapest size meeting the deadline (--objective cost) or the fastest (--objective time).
+    Place {
+        #[arg(long)]
+        model: PathBuf,
+        /// ml, pi, dense or video.
+        #[arg(long)]
+        function: String,
+        /// The request's parameters as a JSON object, e.g. '{"profile": 2, "seconds": 4}'.
+        #[arg(long, default_value = "{}")]
+        payload: String,
+        /// Seconds the request must finish within.
+        #[arg(long)]
+        deadline: Option<f64>,
+        #[arg(long, value_enum, default_value_t = ObjectiveArg::Cost)]
+        objective: ObjectiveArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SplitArg {
+    Random,
+    Kfold,
+    LeaveOneSizeOut,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ObjectiveArg {
+    Time,
+    Cost,
 }
 
 #[derive(Debug, clap::Args)]
@@ -104,6 +156,20 @@ fn main() -> anyhow::Result<()> {
         Command::Runs {
             command: RunsCommand::Show { run_dir },
         } => show_run(&run_dir),
+        Command::Train { run_dir, out, seed } => train(&run_dir, &out, seed),
+        Command::Evaluate {
+            run_dir,
+            split,
+            json,
+            seed,
+        } => evaluate(&run_dir, split, json, seed),
+        Command::Place {
+            model,
+            function,
+            payload,
+            deadline,
+            objective,
+        } => place(&model, &function, &payload, deadline, objective),
     }
 }
 
@@ -270,5 +336,176 @@ fn show_run(dir: &Path) -> anyhow::Result<()> {
     );
     let sizes: Vec<String> = m.sizes.iter().map(|s| s.name.clone()).collect();
     println!("{}", harness::summary::render(&run.requests, &sizes));
+    Ok(())
+}
+
+fn open_run(dir: &Path) -> anyhow::Result<dataset::Run> {
+    dataset::open_run(dir).with_context(|| format!("reading the run in {}", dir.display()))
+}
+
+fn train(run_dir: &Path, out: &Path, seed: u64) -> anyhow::Result<()> {
+    let run = open_run(run_dir)?;
+    let options = model::TrainOptions {
+        seed,
+        ..Default::default()
+    };
+    let trained = model::train(&run, &options)?;
+    trained
+        .save(out)
+        .with_context(|| format!("saving the models to {}", out.display()))?;
+    println!(
+        "trained {} target(s) on {} requests of run {} ({} features)",
+        trained.metadata.targets.len(),
+        trained.metadata.training_rows,
+        trained.metadata.training_run_id,
+        trained.metadata.feature_names.len()
+    );
+    println!("{}", out.display());
+    Ok(())
+}
+
+fn evaluate(run_dir: &Path, split: Option<SplitArg>, json: bool, seed: u64) -> anyhow::Result<()> {
+    let run = open_run(run_dir)?;
+    let options = model::EvalOptions {
+        train: model::TrainOptions {
+            seed,
+            ..Default::default()
+        },
+        seed,
+        ..Default::default()
+    };
+    let evaluation = model::evaluate(&run, &options)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+        return Ok(());
+    }
+    let show = |kind: SplitArg| split.is_none_or(|s| s == kind);
+    println!(
+        "run {}: {} usable requests",
+        evaluation.run_id, evaluation.usable_rows
+    );
+    if show(SplitArg::Random) {
+        print_split("random 80/20", &evaluation.random_split);
+    }
+    if show(SplitArg::Kfold) {
+        for report in &evaluation.k_fold {
+            print_split("k-fold", report);
+        }
+    }
+    if show(SplitArg::LeaveOneSizeOut) {
+        for report in &evaluation.leave_one_size_out {
+            print_split("leave-one-size-out", report);
+        }
+    }
+    println!("\nfeature importance (gain share, averaged over targets)");
+    for entry in evaluation.importance.iter().take(10) {
+        println!("  {:<32} {:.3}", entry.feature, entry.gain_share);
+    }
+    if let Some(floor) = &evaluation.noise_floor {
+        println!(
+            "\nnoise floor (each request predicted by its repetitions' mean, {} groups): duration MAPE {}",
+            floor.groups,
+            percent(floor.duration.mape)
+        );
+    }
+    Ok(())
+}
+
+fn print_split(name: &str, report: &model::SplitReport) {
+    println!(
+        "\n{name} {}: train {} / test {}",
+        split_detail(&report.split),
+        report.train_rows,
+        report.test_rows
+    );
+    println!(
+        "  {:<16} {:<24} {:>12} {:>12} {:>8} {:>10} {:>12}",
+        "target", "predictor", "MAE", "RMSE", "R2", "MAPE", "MAPE >=1s"
+    );
+    for r in &report.results {
+        println!(
+            "  {:<16} {:<24} {:>12.4} {:>12.4} {:>8} {:>10} {:>12}",
+            serde_json::to_value(r.target)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            r.predictor,
+            r.metrics.mae,
+            r.metrics.rmse,
+            r.metrics.r2.map_or("-".to_owned(), |v| format!("{v:.3}")),
+            percent(r.metrics.mape),
+            percent(r.at_least_1s.as_ref().and_then(|m| m.mape)),
+        );
+    }
+}
+
+fn split_detail(split: &model::SplitKind) -> String {
+    match split {
+        model::SplitKind::Random { test_fraction } => {
+            format!("(test {:.0} %)", test_fraction * 100.0)
+        }
+        model::SplitKind::Fold { index, folds } => format!("(fold {} of {folds})", index + 1),
+        model::SplitKind::LeaveOneSizeOut {
+            held_out,
+            interpolation,
+        } => format!(
+            "(held out: {held_out}, {})",
+            if *interpolation {
+                "interpolation"
+            } else {
+                "extrapolation"
+            }
+        ),
+    }
+}
+
+/// The model's percentage errors are already in percent.
+fn percent(value: Option<f64>) -> String {
+    value.map_or("-".to_owned(), |v| format!("{v:.1} %"))
+}
+
+fn place(
+    model_dir: &Path,
+    function: &str,
+    payload: &str,
+    deadline: Option<f64>,
+    objective: ObjectiveArg,
+) -> anyhow::Result<()> {
+    if let Some(d) = deadline {
+        anyhow::ensure!(
+            d.is_finite() && d > 0.0,
+            "--deadline must be a positive number of seconds, got {d}"
+        );
+    }
+    let trained = model::TrainedModel::load(model_dir)
+        .with_context(|| format!("loading the models in {}", model_dir.display()))?;
+    let fields: serde_json::Value =
+        serde_json::from_str(payload).context("--payload is not JSON")?;
+    let payload = model::parse_payload(function, &fields)?;
+    let objective = match objective {
+        ObjectiveArg::Time => model::Objective::Time,
+        ObjectiveArg::Cost => model::Objective::Cost,
+    };
+    let choice = model::place(
+        &trained,
+        &payload,
+        &Default::default(),
+        deadline,
+        objective,
+        model::DurationSource::ViaCpu,
+    )?;
+    println!("{:<10} {:>14} {:>14}", "size", "duration_s", "cost_usd");
+    for estimate in &choice.estimates {
+        println!(
+            "{:<10} {:>14.3} {:>14.3e}",
+            estimate.size, estimate.predicted_duration_seconds, estimate.predicted_cost
+        );
+    }
+    let met = if choice.predicted_to_meet_deadline {
+        ""
+    } else {
+        " (no size is predicted to meet the deadline)"
+    };
+    println!("{}{met}", choice.chosen);
     Ok(())
 }
