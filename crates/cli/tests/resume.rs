@@ -130,6 +130,10 @@ fn real_cgroup_a_killed_run_resumes_without_loss_or_duplicates() {
                 aligned.request.start_ns, *start_ns,
                 "a finished request was redone"
             );
+            assert_eq!(aligned.request.target, "large#0");
+        } else {
+            // The resumed process's target is a new instance, never confused with the old one.
+            assert_eq!(aligned.request.target, "large#1");
         }
         assert_eq!(aligned.request.outcome, dataset::Outcome::Ok);
     }

@@ -44,6 +44,9 @@ pub struct LocalOptions {
     pub cgroup_prefix: String,
     /// Environment added for every target.
     pub extra_env: Vec<(String, String)>,
+    /// Number of the first instance of each size (`small#<n>`): a resumed run starts above
+    /// the instances it already had, so instance names stay unique within a run.
+    pub first_instance: u32,
 }
 
 impl Default for LocalOptions {
@@ -54,6 +57,7 @@ impl Default for LocalOptions {
             startup_timeout: Duration::from_secs(60),
             cgroup_prefix: format!("computelocator-{}", std::process::id()),
             extra_env: Vec::new(),
+            first_instance: 0,
         }
     }
 }
@@ -165,12 +169,13 @@ impl Backend for LocalBackend {
 
     fn deploy(&self, size: &PodSize) -> Result<Box<dyn Deployed>, DeployError> {
         size.validate()?;
-        let (current, started) = Instance::start(&self.shared, size, 0)?;
+        let generation = self.shared.options.first_instance;
+        let (current, started) = Instance::start(&self.shared, size, generation)?;
         Ok(Box::new(LocalTarget {
             shared: Arc::clone(&self.shared),
             size: size.clone(),
-            generation: 0,
-            instance: instance_name(size, 0),
+            generation,
+            instance: instance_name(size, generation),
             current: Some(current),
             started,
             pending: VecDeque::new(),

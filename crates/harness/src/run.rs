@@ -68,9 +68,28 @@ pub fn run(options: RunOptions) -> Result<RunResult, HarnessError> {
         let what = format!("{what} in {}", dir.display());
         move |source| HarnessError::Io { what, source }
     };
-    let completed = dataset::completed_seqs(
-        &Journal::read(dir.join(dataset::REQUESTS_JOURNAL)).unwrap_or_default(),
+    // A journal that exists but cannot be read must stop the run, not restart it from zero
+    // (which would repeat every finished request).
+    let journal_path = dir.join(dataset::REQUESTS_JOURNAL);
+    let done_rows = if journal_path.exists() {
+        Journal::read(&journal_path)?
+    } else {
+        Vec::new()
+    };
+    let completed = dataset::completed_seqs(&done_rows);
+    let samples_path = dir.join(dataset::SAMPLES_JOURNAL);
+    let done_samples = if samples_path.exists() {
+        SampleJournal::read(&samples_path)?
+    } else {
+        Vec::new()
+    };
+    let first_instance = next_instance_number(
+        done_rows
+            .iter()
+            .map(|r| r.target.as_str())
+            .chain(done_samples.iter().map(|s| s.target.as_str())),
     );
+    drop(done_samples);
     let pods: Vec<PodSize> = spec
         .sizes
         .iter()
@@ -86,6 +105,7 @@ pub fn run(options: RunOptions) -> Result<RunResult, HarnessError> {
             // Unique per harness process: a resumed run must not meet a killed run's cgroups.
             cgroup_prefix: format!("cl-{}-{}", manifest.run_id, std::process::id()),
             startup_timeout: Duration::from_secs(120),
+            first_instance,
             ..LocalOptions::default()
         },
     )?;
@@ -435,8 +455,30 @@ fn record_report(manifest: &mut Manifest, pod: &PodSize, report: &SizeReport) {
     }
 }
 
+/// One above the highest `<size>#<n>` instance number among `targets` (0 for a new run).
+fn next_instance_number<'a>(targets: impl Iterator<Item = &'a str>) -> u32 {
+    targets
+        .filter_map(|t| t.rsplit_once('#')?.1.parse::<u32>().ok())
+        .max()
+        .map_or(0, |n| n + 1)
+}
+
 fn push_note(manifest: &mut Manifest, note: String) {
     if !manifest.notes.contains(&note) {
         manifest.notes.push(note);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_instance_number;
+
+    #[test]
+    fn resumed_instances_start_above_the_ones_already_used() {
+        assert_eq!(next_instance_number([].into_iter()), 0);
+        assert_eq!(
+            next_instance_number(["small#0", "large#2", "medium#1", "odd"].into_iter()),
+            3
+        );
     }
 }
