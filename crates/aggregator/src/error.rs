@@ -33,6 +33,10 @@ pub enum ApiError {
         detail: String,
     },
 
+    /// The source cannot answer this route as configured (e.g. live history without Loki).
+    #[error("{what} is not available: {detail}")]
+    NotAvailable { what: &'static str, detail: String },
+
     /// A run directory under the root could not be read.
     #[error("run {run:?} could not be read: {detail}")]
     UnreadableRun { run: String, detail: String },
@@ -70,6 +74,7 @@ impl ApiError {
             ApiError::UnknownRun { .. } => 404,
             ApiError::Upstream { .. } => 502,
             ApiError::UpstreamTimeout { .. } => 504,
+            ApiError::NotAvailable { .. } => 501,
             ApiError::UnreadableRun { .. } | ApiError::Internal(_) => 500,
         }
     }
@@ -85,7 +90,9 @@ impl ApiError {
             ApiError::Upstream { upstream, .. } | ApiError::UpstreamTimeout { upstream, .. } => {
                 (None, None, Some((*upstream).to_owned()))
             }
-            ApiError::UnreadableRun { .. } | ApiError::Internal(_) => (None, None, None),
+            ApiError::NotAvailable { .. }
+            | ApiError::UnreadableRun { .. }
+            | ApiError::Internal(_) => (None, None, None),
         };
         ErrorBody {
             error: self.to_string(),

@@ -4,7 +4,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use aggregator::{RunDirSource, Source};
+use std::time::Duration;
+
+use aggregator::loki::LokiClient;
+use aggregator::{LiveSource, RunDirSource, Source};
 use anyhow::Context;
 use clap::Parser;
 
@@ -19,16 +22,22 @@ struct Args {
         conflicts_with = "prometheus"
     )]
     data: Option<std::path::PathBuf>,
-    /// Serve live data from the Prometheus at URL.
+    /// Serve live data: targets and samples from the Prometheus at URL.
     #[arg(long, value_name = "URL")]
     prometheus: Option<String>,
+    /// With --prometheus: read request records from the Loki at URL (without it, /history
+    /// answers 501).
+    #[arg(long, value_name = "URL", requires = "prometheus")]
+    loki: Option<String>,
+    /// Seconds an upstream (Prometheus, Loki) gets to answer before a 504.
+    #[arg(long, default_value_t = 10)]
+    upstream_timeout_secs: u64,
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1:5000")]
     listen: SocketAddr,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -40,11 +49,33 @@ async fn main() -> anyhow::Result<()> {
         (Some(dir), _) => Arc::new(
             RunDirSource::new(dir).with_context(|| format!("cannot serve {}", dir.display()))?,
         ),
-        _ => anyhow::bail!("the live source is not available in this build"),
+        (None, Some(prometheus)) => {
+            let timeout = Duration::from_secs(args.upstream_timeout_secs.max(1));
+            let prometheus = collect::PrometheusClient::new(prometheus, timeout)
+                .context("invalid --prometheus")?;
+            let loki = args
+                .loki
+                .as_deref()
+                .map(|url| LokiClient::new(url, timeout))
+                .transpose()
+                .context("invalid --loki")?;
+            Arc::new(LiveSource::new(prometheus, loki))
+        }
+        (None, None) => anyhow::bail!("give --data DIR or --prometheus URL"),
     };
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    // The upstream clients are blocking ones, which own a runtime of their own: they must be
+    // built, and finally dropped, outside the server's runtime.
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let served = runtime.block_on(serve(args.listen, Arc::clone(&source)));
+    drop(runtime);
+    drop(source);
+    served
+}
+
+async fn serve(listen: SocketAddr, source: Arc<dyn Source>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot bind {}", args.listen))?;
+        .with_context(|| format!("cannot bind {listen}"))?;
     println!("listening on {}", listener.local_addr()?);
     axum::serve(listener, aggregator::http::router(source))
         .with_graceful_shutdown(async {

@@ -43,6 +43,10 @@ pub fn document() -> Value {
                 let mut responses = errors(&[
                     ("400", "a parameter is unknown or malformed"),
                     ("404", "the run does not exist"),
+                    (
+                        "501",
+                        "live source without Loki: request records are unavailable",
+                    ),
                     ("502", "an upstream failed (names it)"),
                     ("504", "an upstream did not answer in time"),
                 ]);

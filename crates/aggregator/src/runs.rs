@@ -25,7 +25,7 @@ const LOG_HEAD_BYTES: u64 = 64 * 1024;
 const LISTED_RUNS: usize = 20;
 
 /// (target instance, metric) → its samples `(ts_ns, value)` in time order.
-type SeriesMap = HashMap<(String, String), Vec<(i64, f64)>>;
+pub(crate) type SeriesMap = HashMap<(String, String), Vec<(i64, f64)>>;
 
 /// Run directories under one data root.
 pub struct RunDirSource {
@@ -363,7 +363,7 @@ fn api_address(run_dir: &Path, target: &str) -> Option<String> {
 
 /// Every (target, metric) series of a run, sorted by time, NaN samples kept out as the aligner
 /// keeps them out.
-fn series_by_target(samples: &[SampleRow]) -> SeriesMap {
+pub(crate) fn series_by_target(samples: &[SampleRow]) -> SeriesMap {
     let mut series = SeriesMap::new();
     for sample in samples.iter().filter(|s| !s.value.is_nan()) {
         series
@@ -379,7 +379,11 @@ fn series_by_target(samples: &[SampleRow]) -> SeriesMap {
 
 /// The samples with `start_ns <= ts <= end_ns`: the ones [`dataset::MetricWindow`]'s mean and
 /// max summarise.
-fn in_window(series: Option<&Vec<(i64, f64)>>, start_ns: i64, end_ns: i64) -> Vec<(i64, f64)> {
+pub(crate) fn in_window(
+    series: Option<&Vec<(i64, f64)>>,
+    start_ns: i64,
+    end_ns: i64,
+) -> Vec<(i64, f64)> {
     let Some(points) = series else {
         return Vec::new();
     };
