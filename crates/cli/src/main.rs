@@ -53,6 +53,15 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Regenerate the paper's tables and figures (paper/tables, paper/figures) from a run.
+    Paper {
+        /// The run to build from [default: the committed reference run].
+        #[arg(long, default_value = "data/reference/sized-sweep")]
+        run: PathBuf,
+        /// The paper directory.
+        #[arg(long, default_value = "paper")]
+        out: PathBuf,
+    },
     /// Pick the size to run a request on: predicted duration and cost per size, then the
     /// cheapest size meeting the deadline (--objective cost) or the fastest (--objective time).
     Place {
@@ -77,6 +86,7 @@ enum SplitArg {
     Random,
     Kfold,
     LeaveOneSizeOut,
+    ByPayload,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -157,6 +167,12 @@ fn main() -> anyhow::Result<()> {
             command: RunsCommand::Show { run_dir },
         } => show_run(&run_dir),
         Command::Train { run_dir, out, seed } => train(&run_dir, &out, seed),
+        Command::Paper { run, out } => {
+            for path in paper::generate(&run, &out)? {
+                println!("{}", path.display());
+            }
+            Ok(())
+        }
         Command::Evaluate {
             run_dir,
             split,
@@ -392,6 +408,9 @@ fn evaluate(run_dir: &Path, split: Option<SplitArg>, json: bool, seed: u64) -> a
             print_split("k-fold", report);
         }
     }
+    if show(SplitArg::ByPayload) {
+        print_split("grouped by payload", &evaluation.grouped_by_payload);
+    }
     if show(SplitArg::LeaveOneSizeOut) {
         for report in &evaluation.leave_one_size_out {
             print_split("leave-one-size-out", report);
@@ -445,6 +464,11 @@ fn split_detail(split: &model::SplitKind) -> String {
             format!("(test {:.0} %)", test_fraction * 100.0)
         }
         model::SplitKind::Fold { index, folds } => format!("(fold {} of {folds})", index + 1),
+        model::SplitKind::GroupedByPayload {
+            held_out_payloads,
+            payloads,
+            ..
+        } => format!("(unseen payloads: {held_out_payloads} of {payloads} held out)"),
         model::SplitKind::LeaveOneSizeOut {
             held_out,
             interpolation,

@@ -1,7 +1,7 @@
 //! Honest evaluation: seeded random split, k-fold, leave-one-size-out, against baselines and
 //! the noise floor of repeated identical requests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use dataset::{AlignedRequest, Run, SizeSpec};
@@ -52,6 +52,14 @@ pub enum SplitKind {
     LeaveOneSizeOut {
         held_out: String,
         interpolation: bool,
+    },
+    /// Whole payloads (function + payload without its seed, every size and repetition) held
+    /// out: how well the model predicts work it has never seen.
+    GroupedByPayload {
+        test_fraction: f64,
+        /// Distinct payloads held out / in all.
+        held_out_payloads: usize,
+        payloads: usize,
     },
 }
 
@@ -112,6 +120,7 @@ pub struct Evaluation {
     pub random_split: SplitReport,
     pub k_fold: Vec<SplitReport>,
     pub leave_one_size_out: Vec<SplitReport>,
+    pub grouped_by_payload: SplitReport,
     pub importance: Vec<ImportanceEntry>,
     pub noise_floor: Option<NoiseFloor>,
     pub placement: Option<PlacementEvaluation>,
@@ -248,6 +257,17 @@ pub fn evaluate(run: &Run, options: &EvalOptions) -> Result<Evaluation> {
         })
         .collect::<Result<Vec<_>>>()?;
 
+    let (test, train, grouped_kind) = payload_groups_split(&rows, options);
+    let grouped_by_payload = evaluate_split(
+        &rows,
+        &train,
+        &test,
+        sizes,
+        run_id,
+        &options.train,
+        grouped_kind,
+    )?;
+
     let placement = if options.placement {
         Some(evaluate_placement(&rows, sizes, run_id, options)?)
     } else {
@@ -262,10 +282,33 @@ pub fn evaluate(run: &Run, options: &EvalOptions) -> Result<Evaluation> {
         random_split,
         k_fold,
         leave_one_size_out,
+        grouped_by_payload,
         importance,
         noise_floor: noise_floor(&rows)?,
         placement,
     })
+}
+
+/// Test and train row indices holding out a seeded `test_fraction` of the distinct payloads
+/// (rounded, at least one), with every row of a held-out payload in the test set.
+fn payload_groups_split(
+    rows: &[&AlignedRequest],
+    options: &EvalOptions,
+) -> (Vec<usize>, Vec<usize>, SplitKind) {
+    let keys: Vec<String> = rows.iter().map(|r| work_key(&r.request.payload)).collect();
+    let mut payloads: Vec<&String> = keys.iter().collect::<BTreeSet<_>>().into_iter().collect();
+    // Its own stream, independent of the random split's and the placement's.
+    SplitMix::new(options.seed ^ 0x7061_796c_6f61_6473).shuffle(&mut payloads);
+    let held_len = (((payloads.len() as f64) * options.test_fraction).round() as usize).max(1);
+    let held: BTreeSet<&String> = payloads.iter().take(held_len).copied().collect();
+    let (test, train): (Vec<usize>, Vec<usize>) =
+        (0..rows.len()).partition(|&i| held.contains(&keys[i]));
+    let kind = SplitKind::GroupedByPayload {
+        test_fraction: options.test_fraction,
+        held_out_payloads: held.len().min(payloads.len()),
+        payloads: payloads.len(),
+    };
+    (test, train, kind)
 }
 
 fn evaluate_split(
@@ -492,6 +535,43 @@ mod tests {
         assert_ne!(a, c);
         let unit = SplitMix::new(1).unit();
         assert!((0.0..1.0).contains(&unit));
+    }
+
+    #[test]
+    fn a_payload_held_out_is_held_out_on_every_size_and_repetition() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../data/reference/sized-sweep");
+        let run = dataset::open_run(dir).expect("reference run opens");
+        let rows = usable(&run.requests);
+        let options = EvalOptions::default();
+        let (test, train, kind) = payload_groups_split(&rows, &options);
+        assert_eq!(test.len() + train.len(), rows.len());
+        let payloads_of = |indices: &[usize]| -> BTreeSet<String> {
+            indices
+                .iter()
+                .map(|&i| work_key(&rows[i].request.payload))
+                .collect()
+        };
+        let (held, trained) = (payloads_of(&test), payloads_of(&train));
+        assert!(held.is_disjoint(&trained));
+        let SplitKind::GroupedByPayload {
+            held_out_payloads,
+            payloads,
+            ..
+        } = kind
+        else {
+            panic!("unexpected split {kind:?}");
+        };
+        assert_eq!(
+            (held_out_payloads, payloads),
+            (held.len(), held.len() + trained.len())
+        );
+        let expected = (payloads as f64 * options.test_fraction).round() as usize;
+        assert_eq!(held_out_payloads, expected.max(1));
+        // Seeded: the same seed holds out the same payloads, another seed others.
+        assert_eq!(payload_groups_split(&rows, &options).0, test);
+        let reseeded = EvalOptions { seed: 1, ..options };
+        assert_ne!(payload_groups_split(&rows, &reseeded).0, test);
     }
 
     #[test]

@@ -28,8 +28,8 @@ pub use features::{
 };
 pub use metrics::{BucketError, DURATION_BUCKETS, Metrics, mape_by_duration_bucket};
 pub use place::{
-    DurationSource, Objective, PlacementChoice, PlacementEvaluation, PlacementScore, SizeEstimate,
-    cost_per_second, evaluate_placement, parse_payload, place,
+    DurationSource, GroupScore, Objective, PlacementChoice, PlacementEvaluation, PlacementScore,
+    SizeEstimate, cost_per_second, evaluate_placement, parse_payload, place,
 };
 pub use train::{
     FeatureGains, METADATA_FILE, MIN_TRAINING_ROWS, MODEL_FORMAT_VERSION, ModelMetadata,

@@ -9,6 +9,7 @@ use workloads::{Function, Payload};
 
 use crate::evaluate::{EvalOptions, SplitMix};
 use crate::features::{RequestInput, STATE_GAUGES, Target, target_values, work_key};
+use crate::metrics::DURATION_BUCKETS;
 use crate::train::{TrainedModel, cores, train_on};
 use crate::{ModelError, Result};
 
@@ -180,6 +181,22 @@ pub struct PlacementScore {
     pub mean_regret: f64,
     /// Share of decisions whose chosen size actually missed the deadline.
     pub deadline_miss_share: f64,
+    /// The same scores per bucket of the fastest size's actual duration (see
+    /// [`DURATION_BUCKETS`]), empty buckets included.
+    pub by_duration_bucket: Vec<GroupScore>,
+    /// The same scores per function.
+    pub by_function: Vec<GroupScore>,
+}
+
+/// Placement scores of the decisions falling in one group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupScore {
+    pub group: String,
+    pub decisions: usize,
+    /// `None` for a group without decisions.
+    pub optimal_share: Option<f64>,
+    pub mean_regret: Option<f64>,
+    pub deadline_miss_share: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,6 +205,111 @@ pub struct PlacementEvaluation {
     pub decisions: usize,
     pub train_rows: usize,
     pub scores: Vec<PlacementScore>,
+}
+
+/// How one decision turned out against the oracle.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Outcome {
+    optimal: bool,
+    regret: f64,
+    missed: bool,
+}
+
+impl Outcome {
+    /// Scores the choice of size `chosen` given each size's actual duration and cost.
+    fn of(chosen: usize, actual: &[f64], actual_cost: &[f64], deadline: f64) -> Self {
+        let oracle = (0..actual.len())
+            .filter(|&i| actual[i] <= deadline)
+            .map(|i| actual_cost[i])
+            .fold(f64::INFINITY, f64::min);
+        let met = actual[chosen] <= deadline;
+        let regret = ((actual_cost[chosen] - oracle) / oracle).max(0.0);
+        Self {
+            optimal: met && regret <= TIE_TOLERANCE,
+            regret,
+            missed: !met,
+        }
+    }
+}
+
+/// Shares and mean regret of `outcomes`; `None` for none.
+fn tally<'a>(outcomes: impl Iterator<Item = &'a Outcome>) -> Option<(usize, f64, f64, f64)> {
+    let (mut n, mut optimal, mut regret, mut missed) = (0usize, 0usize, 0.0, 0usize);
+    for o in outcomes {
+        n += 1;
+        optimal += usize::from(o.optimal);
+        regret += o.regret;
+        missed += usize::from(o.missed);
+    }
+    let count = n as f64;
+    (n > 0).then(|| {
+        (
+            n,
+            optimal as f64 / count,
+            regret / count,
+            missed as f64 / count,
+        )
+    })
+}
+
+fn group_score<'a>(group: &str, outcomes: impl Iterator<Item = &'a Outcome>) -> GroupScore {
+    let tallied = tally(outcomes);
+    GroupScore {
+        group: group.to_owned(),
+        decisions: tallied.map_or(0, |t| t.0),
+        optimal_share: tallied.map(|t| t.1),
+        mean_regret: tallied.map(|t| t.2),
+        deadline_miss_share: tallied.map(|t| t.3),
+    }
+}
+
+/// One held-out request measured on every size: what grouping its decision falls in.
+struct Decision {
+    bucket: &'static str,
+    function: Function,
+    /// One outcome per duration source.
+    outcomes: Vec<Outcome>,
+}
+
+fn duration_bucket(seconds: f64) -> &'static str {
+    DURATION_BUCKETS
+        .iter()
+        .find(|(_, low, high)| seconds >= *low && seconds < *high)
+        .map_or(DURATION_BUCKETS[0].0, |(name, _, _)| name)
+}
+
+fn score(source_index: usize, source: DurationSource, decisions: &[Decision]) -> PlacementScore {
+    let of_source = |d: &Decision| d.outcomes[source_index];
+    let all: Vec<Outcome> = decisions.iter().map(of_source).collect();
+    let (_, optimal_share, mean_regret, deadline_miss_share) =
+        tally(all.iter()).unwrap_or((0, 0.0, 0.0, 0.0));
+    let grouped = |groups: Vec<String>, key: &dyn Fn(&Decision) -> String| {
+        groups
+            .iter()
+            .map(|group| {
+                let outcomes: Vec<Outcome> = decisions
+                    .iter()
+                    .filter(|d| &key(d) == group)
+                    .map(of_source)
+                    .collect();
+                group_score(group, outcomes.iter())
+            })
+            .collect()
+    };
+    PlacementScore {
+        source,
+        optimal_share,
+        mean_regret,
+        deadline_miss_share,
+        by_duration_bucket: grouped(
+            DURATION_BUCKETS.iter().map(|b| b.0.to_owned()).collect(),
+            &|d| d.bucket.to_owned(),
+        ),
+        by_function: grouped(
+            Function::ALL.iter().map(|f| f.name().to_owned()).collect(),
+            &|d| d.function.name().to_owned(),
+        ),
+    }
 }
 
 /// Holds out a seeded share of (payload, repetition) groups, trains on the rest, and for each
@@ -229,8 +351,7 @@ pub fn evaluate_placement(
     let model = train_on(&train, sizes, run_id, &train_options)?;
 
     let sources = [DurationSource::Direct, DurationSource::ViaCpu];
-    let mut tallies = [(0usize, 0.0f64, 0usize); 2];
-    let mut decisions = 0;
+    let mut decisions = Vec::new();
     for key in held {
         // One row per size, in the sizes' order; skip groups not measured on every size.
         let Some(members) = sizes
@@ -254,52 +375,40 @@ pub fn evaluate_placement(
             .zip(&actual)
             .map(|(s, d)| cost_per_second(s) * d)
             .collect();
-        let oracle = (0..sizes.len())
-            .filter(|&i| actual[i] <= deadline)
-            .map(|i| actual_cost[i])
-            .fold(f64::INFINITY, f64::min);
         let inputs = members
             .iter()
             .map(|r| RequestInput::of(r, sizes))
             .collect::<Result<Vec<_>>>()?;
-        decisions += 1;
-        for (source, tally) in sources.iter().zip(tallies.iter_mut()) {
-            let predicted = predict_durations(&model, &inputs, *source)?;
+        let mut outcomes = Vec::with_capacity(sources.len());
+        for source in sources {
+            let predicted = predict_durations(&model, &inputs, source)?;
             let choice = choose(sizes, &predicted, Some(deadline), Objective::Cost);
-            let Some(i) = sizes.iter().position(|s| s.name == choice.chosen) else {
-                continue;
-            };
-            let met = actual[i] <= deadline;
-            let regret = ((actual_cost[i] - oracle) / oracle).max(0.0);
-            if met && regret <= TIE_TOLERANCE {
-                tally.0 += 1;
-            }
-            tally.1 += regret;
-            if !met {
-                tally.2 += 1;
-            }
+            let chosen = sizes
+                .iter()
+                .position(|s| s.name == choice.chosen)
+                .ok_or_else(|| ModelError::UnknownSize(choice.chosen.clone()))?;
+            outcomes.push(Outcome::of(chosen, &actual, &actual_cost, deadline));
         }
+        decisions.push(Decision {
+            bucket: duration_bucket(fastest),
+            function: members[0].request.function,
+            outcomes,
+        });
     }
-    if decisions == 0 {
+    if decisions.is_empty() {
         return Err(ModelError::TooFewRows {
             what: "placement evaluation (groups measured on every size)".into(),
             needed: 1,
             found: 0,
         });
     }
-    let n = decisions as f64;
     Ok(PlacementEvaluation {
-        decisions,
+        decisions: decisions.len(),
         train_rows: train.len(),
         scores: sources
             .iter()
-            .zip(tallies)
-            .map(|(&source, (optimal, regret, misses))| PlacementScore {
-                source,
-                optimal_share: optimal as f64 / n,
-                mean_regret: regret / n,
-                deadline_miss_share: misses as f64 / n,
-            })
+            .enumerate()
+            .map(|(i, &source)| score(i, source, &decisions))
             .collect(),
     })
 }
@@ -340,6 +449,72 @@ mod tests {
         assert_eq!(impossible.chosen, "s500");
         assert!(!impossible.predicted_to_meet_deadline);
         assert_eq!(pick(None, Objective::Time).chosen, "s500");
+    }
+
+    #[test]
+    fn outcomes_compare_the_choice_with_the_cheapest_size_that_met_the_deadline() {
+        // Costs 4, 3, 5: the oracle under a 2.5 s deadline is size 1 (size 0 took 4 s).
+        let actual = [4.0, 2.0, 1.0];
+        let cost = [4.0, 3.0, 5.0];
+        let oracle = Outcome::of(1, &actual, &cost, 2.5);
+        assert_eq!((oracle.optimal, oracle.missed), (true, false));
+        assert!(oracle.regret.abs() < 1e-12);
+        let dearer = Outcome::of(2, &actual, &cost, 2.5);
+        assert_eq!((dearer.optimal, dearer.missed), (false, false));
+        assert!((dearer.regret - 2.0 / 3.0).abs() < 1e-12);
+        // Cheaper than the oracle but late: a miss, not optimal, no negative regret.
+        let late = Outcome::of(0, &[2.6, 2.0, 1.0], &[2.0, 3.0, 5.0], 2.5);
+        assert_eq!((late.optimal, late.missed, late.regret), (false, true, 0.0));
+        // Within 1 % of the oracle's cost counts as optimal.
+        let tie = Outcome::of(2, &[2.0, 2.0, 2.0], &[4.0, 3.0, 3.02], 2.5);
+        assert!(tie.optimal);
+    }
+
+    #[test]
+    fn scores_break_down_by_duration_bucket_and_function() {
+        assert_eq!(duration_bucket(0.001), "<0.1s");
+        assert_eq!(duration_bucket(0.1), "0.1-1s");
+        assert_eq!(duration_bucket(9.9), "1-10s");
+        assert_eq!(duration_bucket(60.0), ">10s");
+        let outcome = |optimal, regret, missed| Outcome {
+            optimal,
+            regret,
+            missed,
+        };
+        let decisions = [
+            Decision {
+                bucket: "<0.1s",
+                function: Function::Pi,
+                outcomes: vec![outcome(false, 3.0, false)],
+            },
+            Decision {
+                bucket: "<0.1s",
+                function: Function::Ml,
+                outcomes: vec![outcome(true, 0.0, false)],
+            },
+            Decision {
+                bucket: "1-10s",
+                function: Function::Pi,
+                outcomes: vec![outcome(false, 0.0, true)],
+            },
+        ];
+        let s = score(0, DurationSource::Direct, &decisions);
+        assert!((s.optimal_share - 1.0 / 3.0).abs() < 1e-12);
+        assert!((s.mean_regret - 1.0).abs() < 1e-12);
+        assert!((s.deadline_miss_share - 1.0 / 3.0).abs() < 1e-12);
+        let short = &s.by_duration_bucket[0];
+        assert_eq!((short.group.as_str(), short.decisions), ("<0.1s", 2));
+        assert_eq!(
+            (short.optimal_share, short.mean_regret),
+            (Some(0.5), Some(1.5))
+        );
+        assert_eq!(s.by_duration_bucket[1].decisions, 0);
+        assert_eq!(s.by_duration_bucket[1].optimal_share, None);
+        assert_eq!(s.by_duration_bucket[2].deadline_miss_share, Some(1.0));
+        let pi = s.by_function.iter().find(|g| g.group == "pi").unwrap();
+        assert_eq!((pi.decisions, pi.mean_regret), (2, Some(1.5)));
+        let video = s.by_function.iter().find(|g| g.group == "video").unwrap();
+        assert_eq!(video.decisions, 0);
     }
 
     #[test]

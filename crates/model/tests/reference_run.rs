@@ -218,7 +218,32 @@ fn the_evaluation_is_one_json_document() {
     for score in &placement.scores {
         assert!((0.0..=1.0).contains(&score.optimal_share));
         assert!(score.mean_regret >= 0.0);
+        for breakdown in [&score.by_duration_bucket, &score.by_function] {
+            let decisions: usize = breakdown.iter().map(|g| g.decisions).sum();
+            assert_eq!(decisions, placement.decisions);
+            // The overall share is the decision-weighted mean of the groups'.
+            let weighted: f64 = breakdown
+                .iter()
+                .filter_map(|g| Some(g.optimal_share? * g.decisions as f64))
+                .sum();
+            assert!((weighted / placement.decisions as f64 - score.optimal_share).abs() < 1e-9);
+        }
     }
+    let grouped = &evaluation.grouped_by_payload;
+    assert_eq!(
+        grouped.train_rows + grouped.test_rows,
+        evaluation.usable_rows
+    );
+    assert!(matches!(
+        back.grouped_by_payload.split,
+        SplitKind::GroupedByPayload { held_out_payloads, payloads, .. }
+            if held_out_payloads > 0 && held_out_payloads < payloads
+    ));
+    assert!(
+        grouped
+            .result(Target::DurationSeconds, "xgboost_log1p_via_cpu")
+            .is_some()
+    );
     let floor = evaluation.noise_floor.as_ref().unwrap();
     assert!(floor.groups > 0);
 }
