@@ -1,70 +1,25 @@
 //! The real `cl-aggregator` binary on an ephemeral loopback port, over the committed reference
 //! run: formats, errors, and the OpenAPI document against the router.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
-use aggregator::{ErrorBody, HistoryRecord, Page};
+use aggregator::{HistoryRecord, Page};
 use arrow_array::{Array, Float64Array, UInt64Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-struct Server {
-    child: Child,
-    base: String,
-    http: reqwest::blocking::Client,
-}
+mod common;
 
-impl Server {
-    fn start() -> Server {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/reference");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cl-aggregator"))
-            .args(["--listen", "127.0.0.1:0", "--data"])
-            .arg(root)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_owned();
-        Server {
-            child,
-            base: format!("http://{address}"),
-            http: reqwest::blocking::Client::new(),
-        }
-    }
+use common::Aggregator;
 
-    fn get(&self, path_and_query: &str) -> reqwest::blocking::Response {
-        self.http
-            .get(format!("{}{path_and_query}", self.base))
-            .send()
-            .unwrap()
-    }
-
-    fn error(&self, path_and_query: &str) -> (u16, ErrorBody) {
-        let response = self.get(path_and_query);
-        let status = response.status().as_u16();
-        (status, response.json().unwrap())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The aggregator over the committed reference data.
+fn reference_server() -> Aggregator {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/reference");
+    Aggregator::start(&["--data", root.to_str().unwrap()])
 }
 
 #[test]
 fn every_format_carries_the_same_rows() {
-    let server = Server::start();
+    let server = reference_server();
     let query = "/history?function=dense&limit=40";
     let page: Page<HistoryRecord> = server.get(query).json().unwrap();
     assert_eq!(page.records.len(), 40);
@@ -175,7 +130,7 @@ fn split_csv(row: &str) -> Vec<String> {
 
 #[test]
 fn bad_input_gets_a_json_error_naming_the_parameter() {
-    let server = Server::start();
+    let server = reference_server();
     for (query, status, parameter) in [
         ("/history?pod_size=small", 400, "pod_size"),
         ("/history?from=yesterday", 400, "from"),
@@ -204,7 +159,7 @@ fn bad_input_gets_a_json_error_naming_the_parameter() {
 
 #[test]
 fn openapi_document_describes_exactly_the_router() {
-    let server = Server::start();
+    let server = reference_server();
     let document: serde_json::Value = server.get("/openapi.json").json().unwrap();
     assert_eq!(document["openapi"], "3.1.0");
     let paths: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
@@ -237,7 +192,7 @@ fn openapi_document_describes_exactly_the_router() {
 
 #[test]
 fn runs_and_endpoints_describe_the_reference_run() {
-    let server = Server::start();
+    let server = reference_server();
     let runs: Vec<aggregator::RunSummary> = server.get("/runs").json().unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].experiment, "sized-sweep");

@@ -12,9 +12,12 @@ use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod common;
+
 use aggregator::loki::REQUEST_LINES_QUERY;
 use aggregator::{Endpoint, ErrorBody, HistoryRecord, Page};
 use collect::{PrometheusClient, PrometheusServer, ScrapeTarget, ServerOptions};
+use common::Aggregator;
 
 const SIZE: &str = "small";
 const INSTANCE: &str = "small#0";
@@ -103,46 +106,12 @@ fn start_prometheus(dir: &std::path::Path, target: &Target) -> PrometheusServer 
 }
 
 /// The real aggregator binary in live mode.
-struct Aggregator {
-    _process: Process,
-    base: String,
-    http: reqwest::blocking::Client,
-}
-
-impl Aggregator {
-    fn start(prometheus: &str, loki: Option<&str>) -> Aggregator {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cl-aggregator"));
-        command.args(["--listen", "127.0.0.1:0", "--prometheus", prometheus]);
-        if let Some(loki) = loki {
-            command.args(["--loki", loki]);
-        }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_owned();
-        Aggregator {
-            _process: Process(child),
-            base: format!("http://{address}"),
-            http: reqwest::blocking::Client::new(),
-        }
+fn live_aggregator(prometheus: &str, loki: Option<&str>) -> Aggregator {
+    let mut args = vec!["--prometheus", prometheus];
+    if let Some(loki) = loki {
+        args.extend(["--loki", loki]);
     }
-
-    fn get(&self, path_and_query: &str) -> reqwest::blocking::Response {
-        self.http
-            .get(format!("{}{path_and_query}", self.base))
-            .send()
-            .unwrap()
-    }
+    Aggregator::start(&args)
 }
 
 /// A loopback Loki answering every request with `body`, counting the requests and keeping
@@ -240,7 +209,7 @@ fn endpoints_list_the_real_target_real_prometheus_scrapes() {
     let dir = tempfile::tempdir().unwrap();
     let target = start_target();
     let prometheus = start_prometheus(dir.path(), &target);
-    let aggregator = Aggregator::start(prometheus.url(), None);
+    let aggregator = live_aggregator(prometheus.url(), None);
 
     let response = aggregator.get("/endpoints");
     assert_eq!(response.status().as_u16(), 200);
@@ -296,7 +265,7 @@ fn loki_fixture_live_history_joins_real_prometheus_samples() {
     std::thread::sleep(Duration::from_secs(3));
 
     let loki = loki_fixture(loki_answer(&request_lines));
-    let aggregator = Aggregator::start(prometheus.url(), Some(&loki.base));
+    let aggregator = live_aggregator(prometheus.url(), Some(&loki.base));
     let queries_before = instant_queries_served(prometheus.url());
     let response = aggregator.get("/history?limit=10");
     assert_eq!(response.status().as_u16(), 200);
@@ -367,7 +336,7 @@ fn prometheus_down_is_a_502_naming_prometheus() {
         .local_addr()
         .unwrap()
         .port();
-    let aggregator = Aggregator::start(&format!("http://127.0.0.1:{port}"), None);
+    let aggregator = live_aggregator(&format!("http://127.0.0.1:{port}"), None);
     let response = aggregator.get("/endpoints");
     assert_eq!(response.status().as_u16(), 502);
     let error: ErrorBody = response.json().unwrap();
@@ -382,7 +351,7 @@ fn loki_down_is_a_502_naming_loki() {
         .unwrap()
         .port();
     let unreachable = format!("http://127.0.0.1:{port}");
-    let aggregator = Aggregator::start(&unreachable, Some(&unreachable));
+    let aggregator = live_aggregator(&unreachable, Some(&unreachable));
     let response = aggregator.get("/history");
     assert_eq!(response.status().as_u16(), 502);
     let error: ErrorBody = response.json().unwrap();
