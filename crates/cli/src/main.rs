@@ -40,8 +40,8 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
-    /// Evaluate the models on a run: random 80/20, k-fold and leave-one-size-out splits against
-    /// baselines, feature importance, the repetitions' noise floor and placement decisions.
+    /// Evaluate the models on a run: random 80/20, k-fold, leave-one-size-out and unseen-payload
+    /// splits against baselines, feature importance, the repetitions' noise floor and placement.
     Evaluate {
         run_dir: PathBuf,
         /// Which splits to print (the JSON document always has all).
@@ -135,7 +135,7 @@ struct ExperimentArgs {
 enum BackendArg {
     /// Processes on this machine, limited by cgroups.
     Local,
-    /// Pods on a Kubernetes cluster.
+    /// Pods on a Kubernetes cluster (not part of this build yet: refused with a message).
     Kube,
 }
 
