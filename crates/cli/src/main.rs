@@ -420,6 +420,21 @@ fn evaluate(run_dir: &Path, split: Option<SplitArg>, json: bool, seed: u64) -> a
     for entry in evaluation.importance.iter().take(10) {
         println!("  {:<32} {:.3}", entry.feature, entry.gain_share);
     }
+    if let Some(placement) = &evaluation.placement {
+        println!(
+            "\nplacement on {} held-out requests (deadline U[1,3] × fastest actual): optimal share / mean regret / deadline misses",
+            placement.decisions
+        );
+        for score in &placement.scores {
+            println!(
+                "  {:<24} {:>6.1} % {:>8.1} % {:>6.1} %",
+                score.predictor,
+                score.optimal_share * 100.0,
+                score.mean_regret * 100.0,
+                score.deadline_miss_share * 100.0
+            );
+        }
+    }
     if let Some(floor) = &evaluation.noise_floor {
         println!(
             "\nnoise floor (each request predicted by its repetitions' mean, {} groups): duration MAPE {}",

@@ -11,7 +11,14 @@ use crate::features::{RequestInput, Target, target_values, usable, work_key};
 use crate::linear::LinearModel;
 use crate::metrics::{BucketError, Metrics, mape_by_duration_bucket, median};
 use crate::place::{PlacementEvaluation, evaluate_placement};
-use crate::train::{MIN_TRAINING_ROWS, TrainOptions, train_on};
+use crate::train::{MIN_TRAINING_ROWS, TargetTransform, TrainOptions, train_on};
+
+/// The transforms of duration and CPU seconds compared, with their predictor names.
+pub(crate) const TIME_TRANSFORMS: [(TargetTransform, &str); 3] = [
+    (TargetTransform::Identity, "xgboost"),
+    (TargetTransform::Log1p, "xgboost_log1p"),
+    (TargetTransform::Log, "xgboost_log"),
+];
 use crate::{ModelError, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,8 +74,8 @@ pub enum SplitKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PredictorMetrics {
     pub target: Target,
-    /// `xgboost`, `xgboost_log1p`, `xgboost_via_cpu`, `xgboost_log1p_via_cpu`,
-    /// `median_function_size` or `linear`.
+    /// `xgboost` (raw targets), `xgboost_log1p`, `xgboost_log` (ln(y + ε)), each also
+    /// `…_via_cpu` for duration, `median_function_size` or `linear`.
     pub predictor: String,
     pub metrics: Metrics,
     /// Duration targets only: the requests whose actual duration is at least 1 s.
@@ -334,51 +341,54 @@ fn evaluate_split(
         inputs_of(&test_rows, sizes)?,
     );
 
-    let model = train_on(&train_rows, sizes, run_id, options)?;
-    let log_targets: Vec<Target> = [Target::DurationSeconds, Target::CpuSeconds]
+    // Each transform of duration and CPU seconds is its own predictor, whatever `options` sets.
+    let time_targets: Vec<Target> = [Target::DurationSeconds, Target::CpuSeconds]
         .into_iter()
         .filter(|t| options.targets.contains(t))
         .collect();
-    let log_options = TrainOptions {
-        targets: log_targets.clone(),
-        log1p_targets: log_targets.iter().copied().collect(),
-        ..options.clone()
-    };
-    let log_model = if log_targets.is_empty() {
-        None
-    } else {
-        Some(train_on(&train_rows, sizes, run_id, &log_options)?)
-    };
+    let mut variants = Vec::new();
+    for (transform, name) in TIME_TRANSFORMS {
+        let targets = if transform == TargetTransform::Identity {
+            options.targets.clone()
+        } else if time_targets.is_empty() {
+            continue;
+        } else {
+            time_targets.clone()
+        };
+        let variant_options = TrainOptions {
+            targets,
+            ..options.with_time_transform(transform)
+        };
+        let model = train_on(&train_rows, sizes, run_id, &variant_options)?;
+        variants.push((name, model));
+    }
 
     let mut results = Vec::new();
     for &target in &options.targets {
         let actual = target_values(&test_rows, target)?;
-        let mut predictions: Vec<(&str, Vec<f64>)> =
-            vec![("xgboost", model.predict(target, &test_inputs)?)];
-        if let Some(log_model) = log_model.as_ref().filter(|_| log_targets.contains(&target)) {
-            predictions.push(("xgboost_log1p", log_model.predict(target, &test_inputs)?));
+        let mut predictions: Vec<(String, Vec<f64>)> = Vec::new();
+        for (name, model) in &variants {
+            if model.metadata.targets.contains(&target) {
+                predictions.push((name.to_string(), model.predict(target, &test_inputs)?));
+            }
         }
         if target == Target::DurationSeconds && options.targets.contains(&Target::CpuSeconds) {
-            predictions.push((
-                "xgboost_via_cpu",
-                model.predict_duration_via_cpu(&test_inputs)?,
-            ));
-            if let Some(log_model) = &log_model {
+            for (name, model) in &variants {
                 predictions.push((
-                    "xgboost_log1p_via_cpu",
-                    log_model.predict_duration_via_cpu(&test_inputs)?,
+                    format!("{name}_via_cpu"),
+                    model.predict_duration_via_cpu(&test_inputs)?,
                 ));
             }
         }
         let train_actual = target_values(&train_rows, target)?;
         if let Some(medians) = group_median_baseline(&train_rows, &train_actual, &test_rows) {
-            predictions.push(("median_function_size", medians));
+            predictions.push(("median_function_size".into(), medians));
         }
         if let Some(linear) = LinearModel::fit(&train_inputs, &train_actual) {
-            predictions.push(("linear", linear.predict(&test_inputs)));
+            predictions.push(("linear".into(), linear.predict(&test_inputs)));
         }
         for (predictor, predicted) in predictions {
-            results.push(predictor_metrics(target, predictor, &actual, &predicted));
+            results.push(predictor_metrics(target, &predictor, &actual, &predicted));
         }
     }
     Ok(SplitReport {

@@ -32,8 +32,8 @@ pub use place::{
     SizeEstimate, cost_per_second, evaluate_placement, parse_payload, place,
 };
 pub use train::{
-    FeatureGains, METADATA_FILE, MIN_TRAINING_ROWS, MODEL_FORMAT_VERSION, ModelMetadata,
-    TrainOptions, TrainedModel, cores, train, train_on,
+    FeatureGains, LOG_TARGET_FLOOR, METADATA_FILE, MIN_TRAINING_ROWS, MODEL_FORMAT_VERSION,
+    ModelMetadata, TargetTransform, TrainOptions, TrainedModel, cores, train, train_on,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use dataset::{AlignedRequest, SizeSpec};
 use serde::{Deserialize, Serialize};
 use workloads::{Function, Payload};
 
-use crate::evaluate::{EvalOptions, SplitMix};
+use crate::evaluate::{EvalOptions, SplitMix, TIME_TRANSFORMS};
 use crate::features::{RequestInput, STATE_GAUGES, Target, target_values, work_key};
 use crate::metrics::DURATION_BUCKETS;
 use crate::train::{TrainedModel, cores, train_on};
@@ -143,7 +143,7 @@ fn choose(
         .map(|(size, &d)| SizeEstimate {
             size: size.name.clone(),
             predicted_duration_seconds: d,
-            predicted_cost: cost_per_second(size) * d.max(0.0),
+            predicted_cost: cost_per_second(size) * d,
         })
         .collect();
     let fastest = (0..estimates.len()).min_by(|&a, &b| {
@@ -174,6 +174,8 @@ fn choose(
 /// Decisions of one duration source against the oracle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlacementScore {
+    /// The model's predictor name, as in the split reports (`xgboost_log_via_cpu`, …).
+    pub predictor: String,
     pub source: DurationSource,
     /// Share of decisions that met the deadline at the oracle's cost (within 1 %).
     pub optimal_share: f64,
@@ -278,7 +280,12 @@ fn duration_bucket(seconds: f64) -> &'static str {
         .map_or(DURATION_BUCKETS[0].0, |(name, _, _)| name)
 }
 
-fn score(source_index: usize, source: DurationSource, decisions: &[Decision]) -> PlacementScore {
+fn score(
+    source_index: usize,
+    predictor: &str,
+    source: DurationSource,
+    decisions: &[Decision],
+) -> PlacementScore {
     let of_source = |d: &Decision| d.outcomes[source_index];
     let all: Vec<Outcome> = decisions.iter().map(of_source).collect();
     let (_, optimal_share, mean_regret, deadline_miss_share) =
@@ -297,6 +304,7 @@ fn score(source_index: usize, source: DurationSource, decisions: &[Decision]) ->
             .collect()
     };
     PlacementScore {
+        predictor: predictor.to_owned(),
         source,
         optimal_share,
         mean_regret,
@@ -348,9 +356,24 @@ pub fn evaluate_placement(
             train_options.targets.push(target);
         }
     }
-    let model = train_on(&train, sizes, run_id, &train_options)?;
-
-    let sources = [DurationSource::Direct, DurationSource::ViaCpu];
+    // One model per transform of duration and CPU seconds, each deciding through both sources.
+    let mut models = Vec::new();
+    let mut predictors = Vec::new();
+    for (transform, name) in TIME_TRANSFORMS {
+        models.push(train_on(
+            &train,
+            sizes,
+            run_id,
+            &train_options.with_time_transform(transform),
+        )?);
+        for source in [DurationSource::Direct, DurationSource::ViaCpu] {
+            let predictor = match source {
+                DurationSource::Direct => name.to_owned(),
+                DurationSource::ViaCpu => format!("{name}_via_cpu"),
+            };
+            predictors.push((predictor, models.len() - 1, source));
+        }
+    }
     let mut decisions = Vec::new();
     for key in held {
         // One row per size, in the sizes' order; skip groups not measured on every size.
@@ -379,9 +402,9 @@ pub fn evaluate_placement(
             .iter()
             .map(|r| RequestInput::of(r, sizes))
             .collect::<Result<Vec<_>>>()?;
-        let mut outcomes = Vec::with_capacity(sources.len());
-        for source in sources {
-            let predicted = predict_durations(&model, &inputs, source)?;
+        let mut outcomes = Vec::with_capacity(predictors.len());
+        for &(_, model, source) in &predictors {
+            let predicted = predict_durations(&models[model], &inputs, source)?;
             let choice = choose(sizes, &predicted, Some(deadline), Objective::Cost);
             let chosen = sizes
                 .iter()
@@ -405,10 +428,10 @@ pub fn evaluate_placement(
     Ok(PlacementEvaluation {
         decisions: decisions.len(),
         train_rows: train.len(),
-        scores: sources
+        scores: predictors
             .iter()
             .enumerate()
-            .map(|(i, &source)| score(i, source, &decisions))
+            .map(|(i, (predictor, _, source))| score(i, predictor, *source, &decisions))
             .collect(),
     })
 }
@@ -498,7 +521,7 @@ mod tests {
                 outcomes: vec![outcome(false, 0.0, true)],
             },
         ];
-        let s = score(0, DurationSource::Direct, &decisions);
+        let s = score(0, "xgboost", DurationSource::Direct, &decisions);
         assert!((s.optimal_share - 1.0 / 3.0).abs() < 1e-12);
         assert!((s.mean_regret - 1.0).abs() < 1e-12);
         assert!((s.deadline_miss_share - 1.0 / 3.0).abs() < 1e-12);

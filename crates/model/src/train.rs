@@ -16,19 +16,62 @@ use crate::xgboost::{Booster, DMatrix};
 use crate::{ModelError, Result};
 
 /// Version of the model directory's layout (`metadata.json` and the per-target files).
-pub const MODEL_FORMAT_VERSION: u32 = 1;
+/// Version 2 added `log_targets` to the training options.
+pub const MODEL_FORMAT_VERSION: u32 = 2;
 pub const METADATA_FILE: &str = "metadata.json";
 /// Fewer usable rows than this cannot train anything meaningful.
 pub const MIN_TRAINING_ROWS: usize = 10;
+/// The floor ε of the log transform, in the target's unit: 1 µs for durations and CPU seconds
+/// (below the timers' useful resolution), one byte for memory. It keeps ln(y + ε) finite at
+/// y = 0 while leaving relative errors of every measurable value weighed alike.
+pub const LOG_TARGET_FLOOR: f64 = 1e-6;
+
+/// How a target's values are mapped to the labels a booster learns with squared error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetTransform {
+    /// Raw values: every unit of absolute error weighs alike.
+    Identity,
+    /// ln(1 + y): relative above 1, but ≈ y (absolute) below 1.
+    Log1p,
+    /// ln(y + ε) with ε = [`LOG_TARGET_FLOOR`]: relative errors weigh alike down to ε.
+    Log,
+}
+
+impl TargetTransform {
+    /// The label learned for a value; negative values count as 0.
+    pub fn forward(self, value: f64) -> f64 {
+        let value = value.max(0.0);
+        match self {
+            TargetTransform::Identity => value,
+            TargetTransform::Log1p => value.ln_1p(),
+            TargetTransform::Log => (value + LOG_TARGET_FLOOR).ln(),
+        }
+    }
+
+    /// The value of a predicted label, never negative: every prediction passes through here.
+    pub fn inverse(self, label: f64) -> f64 {
+        let value = match self {
+            TargetTransform::Identity => label,
+            TargetTransform::Log1p => label.exp_m1(),
+            TargetTransform::Log => label.exp() - LOG_TARGET_FLOOR,
+        };
+        value.max(0.0)
+    }
+}
 
 /// Hyper-parameters and choices of a training. The defaults are the original's (100 trees,
 /// depth 5, learning rate 0.1) with one thread, so the same data and seed give the same model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainOptions {
     pub targets: Vec<Target>,
-    /// Targets learned as ln(1 + y) and predicted back with exp(·) − 1: for values spanning
-    /// orders of magnitude, so relative errors weigh alike.
+    /// Targets learned as ln(1 + y) and predicted back with exp(·) − 1 (relative only above 1).
     pub log1p_targets: BTreeSet<Target>,
+    /// Targets learned as ln(y + ε) and predicted back with exp(·) − ε (see
+    /// [`LOG_TARGET_FLOOR`]): for values spanning orders of magnitude, so relative errors weigh
+    /// alike. The default for duration and CPU seconds, which span 2 µs … 40 s, where squared
+    /// error on raw seconds swamps every short request.
+    pub log_targets: BTreeSet<Target>,
     pub rounds: u32,
     pub max_depth: u32,
     pub eta: f64,
@@ -41,6 +84,7 @@ impl Default for TrainOptions {
         Self {
             targets: Target::ALL.to_vec(),
             log1p_targets: BTreeSet::new(),
+            log_targets: [Target::DurationSeconds, Target::CpuSeconds].into(),
             rounds: 100,
             max_depth: 5,
             eta: 0.1,
@@ -51,6 +95,37 @@ impl Default for TrainOptions {
 }
 
 impl TrainOptions {
+    /// How `target` is learned; an error when it is named in both transform sets.
+    pub fn transform(&self, target: Target) -> Result<TargetTransform> {
+        match (
+            self.log1p_targets.contains(&target),
+            self.log_targets.contains(&target),
+        ) {
+            (true, true) => Err(ModelError::BadOption(format!(
+                "{target} is in both log1p_targets and log_targets"
+            ))),
+            (true, false) => Ok(TargetTransform::Log1p),
+            (false, true) => Ok(TargetTransform::Log),
+            (false, false) => Ok(TargetTransform::Identity),
+        }
+    }
+
+    /// These options with duration and CPU seconds learned through `transform` and every other
+    /// target raw.
+    pub fn with_time_transform(&self, transform: TargetTransform) -> Self {
+        let time: BTreeSet<Target> = [Target::DurationSeconds, Target::CpuSeconds].into();
+        let (log1p_targets, log_targets) = match transform {
+            TargetTransform::Identity => (BTreeSet::new(), BTreeSet::new()),
+            TargetTransform::Log1p => (time, BTreeSet::new()),
+            TargetTransform::Log => (BTreeSet::new(), time),
+        };
+        Self {
+            log1p_targets,
+            log_targets,
+            ..self.clone()
+        }
+    }
+
     fn params(&self) -> Vec<(&'static str, String)> {
         vec![
             ("objective", "reg:squarederror".into()),
@@ -145,15 +220,15 @@ pub fn train_on(
     let mut training_metrics = Vec::new();
     for &target in &options.targets {
         let actual = target_values(rows, target)?;
-        let log = options.log1p_targets.contains(&target);
+        let transform = options.transform(target)?;
         let labels: Vec<f32> = actual
             .iter()
-            .map(|&y| (if log { y.ln_1p() } else { y }) as f32)
+            .map(|&y| transform.forward(y) as f32)
             .collect();
         let mut matrix = DMatrix::from_dense(&matrix_values, rows.len(), columns.len())?;
         matrix.set_labels(&labels)?;
         let booster = Booster::train(&matrix, &options.params(), &feature_names, options.rounds)?;
-        let fitted = unlog(&booster.predict(&matrix)?, log);
+        let fitted = untransform(&booster.predict(&matrix)?, transform);
         training_metrics.push((target, Metrics::of(&actual, &fitted)));
         boosters.push(booster);
     }
@@ -198,13 +273,10 @@ fn select(candidates: &[Vec<f64>], columns: &[usize]) -> Vec<f32> {
         .collect()
 }
 
-fn unlog(predicted: &[f32], log: bool) -> Vec<f64> {
+fn untransform(predicted: &[f32], transform: TargetTransform) -> Vec<f64> {
     predicted
         .iter()
-        .map(|&p| {
-            let p = f64::from(p);
-            if log { p.exp_m1() } else { p }
-        })
+        .map(|&p| transform.inverse(f64::from(p)))
         .collect()
 }
 
@@ -238,18 +310,24 @@ impl TrainedModel {
             inputs.len(),
             self.columns.len(),
         )?;
-        let log = self.metadata.options.log1p_targets.contains(&target);
-        Ok(unlog(&self.boosters[position].predict(&matrix)?, log))
+        let transform = self.metadata.options.transform(target)?;
+        Ok(untransform(
+            &self.boosters[position].predict(&matrix)?,
+            transform,
+        ))
     }
 
-    /// Duration derived from predicted CPU time: cpu_seconds / cores + the training overhead.
-    /// Size-invariant work divided by the quota extrapolates across sizes where trees cannot.
+    /// Duration derived from predicted CPU time: cpu_seconds / cores + the training overhead,
+    /// never negative (the overhead may be). Size-invariant work divided by the quota
+    /// extrapolates across sizes where trees cannot.
     pub fn predict_duration_via_cpu(&self, inputs: &[RequestInput<'_>]) -> Result<Vec<f64>> {
         let cpu = self.predict(Target::CpuSeconds, inputs)?;
         Ok(cpu
             .iter()
             .zip(inputs)
-            .map(|(c, input)| c / cores(input.size) + self.metadata.duration_overhead_seconds)
+            .map(|(c, input)| {
+                (c / cores(input.size) + self.metadata.duration_overhead_seconds).max(0.0)
+            })
             .collect())
     }
 
@@ -293,15 +371,22 @@ impl TrainedModel {
         let dir = dir.as_ref();
         let path = dir.join(METADATA_FILE);
         let text = std::fs::read(&path).map_err(ModelError::io(&path))?;
-        let metadata: ModelMetadata =
+        // The version first: an older layout would otherwise fail as a confusing JSON error.
+        #[derive(Deserialize)]
+        struct Versioned {
+            format_version: u32,
+        }
+        let versioned: Versioned =
             serde_json::from_slice(&text).map_err(ModelError::json(&path))?;
-        if metadata.format_version != MODEL_FORMAT_VERSION {
+        if versioned.format_version != MODEL_FORMAT_VERSION {
             return Err(ModelError::ModelFormat {
                 path,
-                found: metadata.format_version,
+                found: versioned.format_version,
                 expected: MODEL_FORMAT_VERSION,
             });
         }
+        let metadata: ModelMetadata =
+            serde_json::from_slice(&text).map_err(ModelError::json(&path))?;
         let all_names = candidate_names(&metadata.sizes);
         let columns = metadata
             .feature_names
@@ -354,6 +439,101 @@ impl ModelError {
         move |source| ModelError::Json {
             path: PathBuf::from(path),
             source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRANSFORMS: [TargetTransform; 3] = [
+        TargetTransform::Identity,
+        TargetTransform::Log1p,
+        TargetTransform::Log,
+    ];
+
+    #[test]
+    fn every_transform_round_trips_values_across_orders_of_magnitude() {
+        for transform in TRANSFORMS {
+            for value in [0.0, 2e-6, 3.7e-4, 0.05, 1.0, 42.0, 2e9] {
+                let back = transform.inverse(transform.forward(value));
+                assert!(
+                    (back - value).abs() <= 1e-9 * value.max(1.0),
+                    "{transform:?}: {value} came back as {back}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_log_transform_weighs_relative_errors_alike_below_one_second() {
+        let log = TargetTransform::Log;
+        // Doubling a 10 µs and a 10 s duration moves the label by the same amount.
+        let short = log.forward(20e-6) - log.forward(10e-6);
+        let long = log.forward(20.0) - log.forward(10.0);
+        assert!((short - long).abs() < 0.05, "{short} vs {long}");
+        // ln(1 + y) does not: the same doubling of 10 µs barely moves its label.
+        let log1p = TargetTransform::Log1p;
+        assert!(log1p.forward(20e-6) - log1p.forward(10e-6) < 1e-4);
+    }
+
+    #[test]
+    fn no_label_predicts_a_negative_value() {
+        for transform in TRANSFORMS {
+            for label in [-1e6, -30.0, -1.0, -1e-9, f64::MIN] {
+                let value = transform.inverse(label);
+                assert!(value >= 0.0, "{transform:?}({label}) = {value}");
+            }
+        }
+        // Negative measurements count as zero rather than producing NaN labels.
+        assert!(TargetTransform::Log.forward(-1.0).is_finite());
+    }
+
+    #[test]
+    fn a_target_in_both_transform_sets_is_refused() {
+        let options = TrainOptions {
+            log1p_targets: [Target::CpuSeconds].into(),
+            ..TrainOptions::default()
+        };
+        assert!(matches!(
+            options.transform(Target::CpuSeconds),
+            Err(ModelError::BadOption(_))
+        ));
+        assert_eq!(
+            options.transform(Target::PeakRssBytes).unwrap(),
+            TargetTransform::Identity
+        );
+        let log1p = options.with_time_transform(TargetTransform::Log1p);
+        assert_eq!(
+            log1p.transform(Target::DurationSeconds).unwrap(),
+            TargetTransform::Log1p
+        );
+    }
+
+    #[test]
+    fn the_default_learns_time_targets_in_log_space() {
+        let options = TrainOptions::default();
+        for target in [Target::DurationSeconds, Target::CpuSeconds] {
+            assert_eq!(options.transform(target).unwrap(), TargetTransform::Log);
+        }
+        assert_eq!(
+            options.transform(Target::PeakRssBytes).unwrap(),
+            TargetTransform::Identity
+        );
+    }
+
+    #[test]
+    fn a_model_of_an_older_format_is_a_version_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // A version-1 metadata file: no `log_targets`, which a full parse would reject.
+        let old = serde_json::json!({"format_version": 1, "targets": ["duration_seconds"]});
+        std::fs::write(dir.path().join(METADATA_FILE), old.to_string()).unwrap();
+        match TrainedModel::load(dir.path()) {
+            Err(ModelError::ModelFormat {
+                found, expected, ..
+            }) => assert_eq!((found, expected), (1, MODEL_FORMAT_VERSION)),
+            other => panic!("expected a format error, got {other:?}"),
         }
     }
 }

@@ -305,3 +305,39 @@ fn placement_picks_a_known_size_and_the_fastest_for_time() {
         Err(ModelError::BadOption(_))
     ));
 }
+
+#[test]
+fn no_prediction_is_negative_and_every_transform_is_scored() {
+    let model = train(run(), &options(2)).unwrap();
+    let rows = usable(&run().requests);
+    let inputs = rows
+        .iter()
+        .map(|r| RequestInput::of(r, &run().manifest.sizes))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    for target in Target::ALL {
+        let predicted = model.predict(target, &inputs).unwrap();
+        assert!(predicted.iter().all(|&p| p >= 0.0), "{target}");
+    }
+    let via_cpu = model.predict_duration_via_cpu(&inputs).unwrap();
+    assert!(via_cpu.iter().all(|&p| p >= 0.0));
+
+    let evaluation = evaluation();
+    for predictor in ["xgboost_log", "xgboost_log_via_cpu"] {
+        let result = evaluation
+            .random_split
+            .result(Target::DurationSeconds, predictor)
+            .unwrap_or_else(|| panic!("{predictor} in the random split"));
+        assert!(result.metrics.mape.is_some_and(|m| m.is_finite()));
+    }
+    let placement = evaluation.placement.as_ref().unwrap();
+    let predictors: Vec<&str> = placement
+        .scores
+        .iter()
+        .map(|s| s.predictor.as_str())
+        .collect();
+    assert!(
+        predictors.contains(&"xgboost_log_via_cpu"),
+        "{predictors:?}"
+    );
+}
