@@ -41,6 +41,10 @@ pub enum ApiError {
     #[error("run {run:?} could not be read: {detail}")]
     UnreadableRun { run: String, detail: String },
 
+    /// A request body beyond the route's limit.
+    #[error("the request body exceeds {limit} bytes")]
+    BodyTooLarge { limit: usize },
+
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -75,6 +79,7 @@ impl ApiError {
             ApiError::Upstream { .. } => 502,
             ApiError::UpstreamTimeout { .. } => 504,
             ApiError::NotAvailable { .. } => 501,
+            ApiError::BodyTooLarge { .. } => 413,
             ApiError::UnreadableRun { .. } | ApiError::Internal(_) => 500,
         }
     }
@@ -90,6 +95,11 @@ impl ApiError {
             ApiError::Upstream { upstream, .. } | ApiError::UpstreamTimeout { upstream, .. } => {
                 (None, None, Some((*upstream).to_owned()))
             }
+            ApiError::BodyTooLarge { limit } => (
+                Some("body".to_owned()),
+                Some(format!("at most {limit} bytes")),
+                None,
+            ),
             ApiError::NotAvailable { .. }
             | ApiError::UnreadableRun { .. }
             | ApiError::Internal(_) => (None, None, None),

@@ -6,17 +6,25 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post};
 
 use crate::error::{ApiError, Result};
 use crate::format;
+use crate::placement::{MAX_BODY_BYTES, Placer};
 use crate::query::{Format, HistoryParams, decode_query_string, reject_parameters};
 use crate::source::Source;
 
-/// Every route the server answers (all `GET`); the OpenAPI document describes exactly these.
+/// The one route answered to `POST` (with a model loaded; 501 without).
+pub const PLACE_ROUTE: &str = "/place";
+
+/// Every route the server answers to `GET`; the OpenAPI document describes exactly these and
+/// [`PLACE_ROUTE`].
 pub const ROUTES: [&str; 5] = [
     "/history",
     "/endpoints",
@@ -31,17 +39,27 @@ pub const NEXT_CURSOR_HEADER: &str = "x-next-cursor";
 #[derive(Clone)]
 struct AppState {
     source: Arc<dyn Source>,
+    placer: Option<Arc<Placer>>,
 }
 
-/// The API over `source`.
+/// The API over `source`, without placement (`POST /place` answers 501).
 pub fn router(source: Arc<dyn Source>) -> Router {
+    router_with_placer(source, None)
+}
+
+/// The API over `source`, answering `POST /place` with `placer` when given.
+pub fn router_with_placer(source: Arc<dyn Source>, placer: Option<Arc<Placer>>) -> Router {
     ROUTES
         .iter()
         .fold(Router::new(), |router, &path| {
             router.route(path, handler(path))
         })
+        .route(
+            PLACE_ROUTE,
+            post(place).layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "no such route", None) })
-        .with_state(AppState { source })
+        .with_state(AppState { source, placer })
 }
 
 fn handler(path: &str) -> MethodRouter<AppState> {
@@ -152,6 +170,28 @@ async fn health(State(app): State<AppState>, RawQuery(raw): RawQuery) -> Result<
         "source": app.source.kind(),
     }))
     .into_response())
+}
+
+async fn place(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    reject_parameters(&decode_query_string(raw.as_deref())?)?;
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge {
+            limit: MAX_BODY_BYTES,
+        },
+        _ => ApiError::bad("body", rejection.body_text(), "a JSON object"),
+    })?;
+    let placer = app.placer.ok_or_else(|| ApiError::NotAvailable {
+        what: "placement",
+        detail: "the server was started without --model DIR".into(),
+    })?;
+    let choice = tokio::task::spawn_blocking(move || placer.answer(&body))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(axum::Json(choice).into_response())
 }
 
 async fn openapi(RawQuery(raw): RawQuery) -> Result<Response> {

@@ -18,6 +18,7 @@ pub mod http;
 pub mod live;
 pub mod loki;
 pub mod openapi;
+pub mod placement;
 pub mod query;
 pub mod record;
 pub mod runs;
@@ -25,6 +26,7 @@ pub mod source;
 
 pub use error::{ApiError, ErrorBody};
 pub use live::LiveSource;
+pub use placement::Placer;
 pub use query::{Cursor, Format, HistoryParams, Query};
 pub use record::{Endpoint, HistoryRecord, Page, RunSummary, State};
 pub use runs::RunDirSource;

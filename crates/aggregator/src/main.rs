@@ -32,6 +32,9 @@ struct Args {
     /// Seconds an upstream (Prometheus, Loki) gets to answer before a 504.
     #[arg(long, default_value_t = 10)]
     upstream_timeout_secs: u64,
+    /// Answer `POST /place` with the models trained into DIR (`computelocator train --out DIR`).
+    #[arg(long, value_name = "DIR")]
+    model: Option<std::path::PathBuf>,
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1:5000")]
     listen: SocketAddr,
@@ -63,24 +66,40 @@ fn main() -> anyhow::Result<()> {
         }
         (None, None) => anyhow::bail!("give --data DIR or --prometheus URL"),
     };
+    let placer = args
+        .model
+        .as_deref()
+        .map(|dir| {
+            model::TrainedModel::load(dir)
+                .map(|m| Arc::new(aggregator::Placer::new(m)))
+                .with_context(|| format!("cannot load the models in {}", dir.display()))
+        })
+        .transpose()?;
     // The upstream clients are blocking ones, which own a runtime of their own: they must be
     // built, and finally dropped, outside the server's runtime.
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let served = runtime.block_on(serve(args.listen, Arc::clone(&source)));
+    let served = runtime.block_on(serve(args.listen, Arc::clone(&source), placer));
     drop(runtime);
     drop(source);
     served
 }
 
-async fn serve(listen: SocketAddr, source: Arc<dyn Source>) -> anyhow::Result<()> {
+async fn serve(
+    listen: SocketAddr,
+    source: Arc<dyn Source>,
+    placer: Option<Arc<aggregator::Placer>>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot bind {listen}"))?;
     println!("listening on {}", listener.local_addr()?);
-    axum::serve(listener, aggregator::http::router(source))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        aggregator::http::router_with_placer(source, placer),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

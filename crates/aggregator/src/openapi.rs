@@ -5,7 +5,7 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
 use crate::error::ErrorBody;
-use crate::http::{NEXT_CURSOR_HEADER, ROUTES};
+use crate::http::{NEXT_CURSOR_HEADER, PLACE_ROUTE, ROUTES};
 use crate::query::{Format, HISTORY_PARAMETERS, MAX_LIMIT};
 use crate::record::{Endpoint, HistoryRecord, Page, RunSummary};
 
@@ -22,6 +22,10 @@ pub fn document() -> Value {
     let endpoints = generator.subschema_for::<Vec<Endpoint>>().to_value();
     let runs = generator.subschema_for::<Vec<RunSummary>>().to_value();
     let error = generator.subschema_for::<ErrorBody>().to_value();
+    let place_request = generator.subschema_for::<model::PlaceRequest>().to_value();
+    let place_choice = generator
+        .subschema_for::<model::PlacementChoice>()
+        .to_value();
     let schemas = generator.take_definitions(true);
 
     let errors = |codes: &[(&str, &str)]| -> Value {
@@ -89,6 +93,26 @@ pub fn document() -> Value {
         };
         paths.insert(route.to_owned(), json!({ "get": operation }));
     }
+    let mut responses = errors(&[
+        (
+            "400",
+            "a field is unknown, malformed or out of range (names it)",
+        ),
+        ("413", "the body is larger than the limit"),
+        ("501", "the server was started without --model"),
+    ]);
+    responses["200"] = json!({
+        "description": "Each size's predicted duration (with its uncertainty band) and cost, and the chosen size",
+        "content": {"application/json": {"schema": place_choice}},
+    });
+    paths.insert(
+        PLACE_ROUTE.to_owned(),
+        json!({"post": {
+            "summary": "Where to run a request: the cheapest size predicted to meet the deadline, or the fastest",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": place_request}}},
+            "responses": responses,
+        }}),
+    );
     json!({
         "openapi": "3.1.0",
         "info": {

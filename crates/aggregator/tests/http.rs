@@ -164,13 +164,21 @@ fn openapi_document_describes_exactly_the_router() {
     assert_eq!(document["openapi"], "3.1.0");
     let paths: Vec<&String> = document["paths"].as_object().unwrap().keys().collect();
     let mut routes: Vec<&str> = aggregator::http::ROUTES.to_vec();
+    routes.push(aggregator::http::PLACE_ROUTE);
     routes.sort_unstable();
     let mut documented: Vec<&str> = paths.iter().map(|p| p.as_str()).collect();
     documented.sort_unstable();
     assert_eq!(documented, routes);
-    for route in routes {
+    for route in aggregator::http::ROUTES {
+        assert!(document["paths"][route]["get"].is_object(), "{route}");
         assert_eq!(server.get(route).status(), 200, "{route}");
     }
+    let place = &document["paths"][aggregator::http::PLACE_ROUTE]["post"];
+    assert!(place["requestBody"].is_object());
+    // Without --model the route exists and says why it cannot answer.
+    let (status, body) = server.post_error(aggregator::http::PLACE_ROUTE, "{}");
+    assert_eq!(status, 501, "{body:?}");
+    assert!(body.error.contains("--model"), "{body:?}");
     let parameters: Vec<&str> = document["paths"]["/history"]["get"]["parameters"]
         .as_array()
         .unwrap()

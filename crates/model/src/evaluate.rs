@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use dataset::{AlignedRequest, Run, SizeSpec};
+use rand::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::features::{RequestInput, Target, target_values, usable, work_key};
@@ -133,20 +134,17 @@ pub struct Evaluation {
     pub placement: Option<PlacementEvaluation>,
 }
 
-/// SplitMix64: a small, fixed, seedable generator, so splits never change with a dependency.
-pub(crate) struct SplitMix(u64);
+/// The seeded generator of every split and deadline: PCG (rand_pcg, a fixed algorithm, so
+/// splits do not change with a dependency upgrade), like every other random choice in the project.
+pub(crate) struct SeededRng(rand_pcg::Pcg64);
 
-impl SplitMix {
+impl SeededRng {
     pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
+        Self(rand_pcg::Pcg64::seed_from_u64(seed))
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1).
@@ -154,6 +152,7 @@ impl SplitMix {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// Fisher-Yates, written out so the order depends only on the generator's stream.
     pub(crate) fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
             let j = (self.next_u64() % (i as u64 + 1)) as usize;
@@ -162,8 +161,7 @@ impl SplitMix {
     }
 }
 
-/// Evaluates the model family on `run`'s usable requests.
-pub fn evaluate(run: &Run, options: &EvalOptions) -> Result<Evaluation> {
+fn check_options(options: &EvalOptions) -> Result<()> {
     if !(options.test_fraction > 0.0 && options.test_fraction < 1.0) {
         return Err(ModelError::BadOption(format!(
             "test_fraction {} is not in (0, 1)",
@@ -176,6 +174,12 @@ pub fn evaluate(run: &Run, options: &EvalOptions) -> Result<Evaluation> {
             options.folds
         )));
     }
+    Ok(())
+}
+
+/// Evaluates the model family on `run`'s usable requests.
+pub fn evaluate(run: &Run, options: &EvalOptions) -> Result<Evaluation> {
+    check_options(options)?;
     let rows = usable(&run.requests);
     let sizes = &run.manifest.sizes;
     let run_id = &run.manifest.run_id;
@@ -188,14 +192,11 @@ pub fn evaluate(run: &Run, options: &EvalOptions) -> Result<Evaluation> {
     let training_seconds = started.elapsed().as_secs_f64();
     let importance = average_importance(&full.gain_importance()?);
 
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    SplitMix::new(options.seed).shuffle(&mut order);
-    let test_len = ((rows.len() as f64) * options.test_fraction).round() as usize;
-    let (test, train) = order.split_at(test_len);
+    let (test, train) = random_split(&rows, options);
     let random_split = evaluate_split(
         &rows,
-        train,
-        test,
+        &train,
+        &test,
         sizes,
         run_id,
         &options.train,
@@ -203,6 +204,8 @@ pub fn evaluate(run: &Run, options: &EvalOptions) -> Result<Evaluation> {
             test_fraction: options.test_fraction,
         },
     )?;
+    // The folds deal the random split's order round-robin.
+    let order: Vec<usize> = test.iter().chain(&train).copied().collect();
 
     let k_fold = (0..options.folds)
         .map(|fold| {
@@ -305,7 +308,7 @@ fn payload_groups_split(
     let keys: Vec<String> = rows.iter().map(|r| work_key(&r.request.payload)).collect();
     let mut payloads: Vec<&String> = keys.iter().collect::<BTreeSet<_>>().into_iter().collect();
     // Its own stream, independent of the random split's and the placement's.
-    SplitMix::new(options.seed ^ 0x7061_796c_6f61_6473).shuffle(&mut payloads);
+    SeededRng::new(options.seed ^ 0x7061_796c_6f61_6473).shuffle(&mut payloads);
     let held_len = (((payloads.len() as f64) * options.test_fraction).round() as usize).max(1);
     let held: BTreeSet<&String> = payloads.iter().take(held_len).copied().collect();
     let (test, train): (Vec<usize>, Vec<usize>) =
@@ -318,6 +321,73 @@ fn payload_groups_split(
     (test, train, kind)
 }
 
+/// One test row's prediction by one predictor, for plots of actual against predicted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldOutPrediction {
+    pub target: Target,
+    pub predictor: String,
+    pub function: String,
+    pub size: String,
+    pub actual: f64,
+    pub predicted: f64,
+}
+
+/// Every predictor's predictions of the random split's test rows (the split [`evaluate`]
+/// reports as `random_split`, for the same options).
+pub fn held_out_predictions(run: &Run, options: &EvalOptions) -> Result<Vec<HeldOutPrediction>> {
+    check_options(options)?;
+    let rows = usable(&run.requests);
+    let (test, train) = random_split(&rows, options);
+    let predictions = split_predictions(
+        &rows,
+        &train,
+        &test,
+        &run.manifest.sizes,
+        &run.manifest.run_id,
+        &options.train,
+        &SplitKind::Random {
+            test_fraction: options.test_fraction,
+        },
+    )?;
+    let mut out = Vec::new();
+    for TargetPredictions {
+        target,
+        actual,
+        predictions,
+    } in predictions
+    {
+        for (predictor, predicted) in predictions {
+            for ((&i, &actual), predicted) in test.iter().zip(&actual).zip(predicted) {
+                out.push(HeldOutPrediction {
+                    target,
+                    predictor: predictor.clone(),
+                    function: rows[i].request.function.name().to_owned(),
+                    size: rows[i].request.size.clone(),
+                    actual,
+                    predicted,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Test and train row indices of the seeded random split.
+fn random_split(rows: &[&AlignedRequest], options: &EvalOptions) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    SeededRng::new(options.seed).shuffle(&mut order);
+    let test_len = ((rows.len() as f64) * options.test_fraction).round() as usize;
+    let (test, train) = order.split_at(test_len);
+    (test.to_vec(), train.to_vec())
+}
+
+/// One target's actual test values and each predictor's predictions of them.
+struct TargetPredictions {
+    target: Target,
+    actual: Vec<f64>,
+    predictions: Vec<(String, Vec<f64>)>,
+}
+
 fn evaluate_split(
     rows: &[&AlignedRequest],
     train: &[usize],
@@ -327,6 +397,36 @@ fn evaluate_split(
     options: &TrainOptions,
     split: SplitKind,
 ) -> Result<SplitReport> {
+    let per_target = split_predictions(rows, train, test, sizes, run_id, options, &split)?;
+    let mut results = Vec::new();
+    for TargetPredictions {
+        target,
+        actual,
+        predictions,
+    } in per_target
+    {
+        for (predictor, predicted) in predictions {
+            results.push(predictor_metrics(target, &predictor, &actual, &predicted));
+        }
+    }
+    Ok(SplitReport {
+        split,
+        train_rows: train.len(),
+        test_rows: test.len(),
+        results,
+    })
+}
+
+/// Trains every predictor on `train` and predicts `test`, per target.
+fn split_predictions(
+    rows: &[&AlignedRequest],
+    train: &[usize],
+    test: &[usize],
+    sizes: &[SizeSpec],
+    run_id: &str,
+    options: &TrainOptions,
+    split: &SplitKind,
+) -> Result<Vec<TargetPredictions>> {
     if test.is_empty() || train.len() < MIN_TRAINING_ROWS {
         return Err(ModelError::TooFewRows {
             what: format!("split {split:?}"),
@@ -363,7 +463,7 @@ fn evaluate_split(
         variants.push((name, model));
     }
 
-    let mut results = Vec::new();
+    let mut per_target = Vec::new();
     for &target in &options.targets {
         let actual = target_values(&test_rows, target)?;
         let mut predictions: Vec<(String, Vec<f64>)> = Vec::new();
@@ -387,16 +487,13 @@ fn evaluate_split(
         if let Some(linear) = LinearModel::fit(&train_inputs, &train_actual) {
             predictions.push(("linear".into(), linear.predict(&test_inputs)));
         }
-        for (predictor, predicted) in predictions {
-            results.push(predictor_metrics(target, &predictor, &actual, &predicted));
-        }
+        per_target.push(TargetPredictions {
+            target,
+            actual,
+            predictions,
+        });
     }
-    Ok(SplitReport {
-        split,
-        train_rows: train_rows.len(),
-        test_rows: test_rows.len(),
-        results,
-    })
+    Ok(per_target)
 }
 
 pub(crate) fn inputs_of<'a>(
@@ -533,17 +630,17 @@ mod tests {
     fn the_generator_is_seeded_and_shuffles_a_permutation() {
         let mut a: Vec<u32> = (0..50).collect();
         let mut b = a.clone();
-        SplitMix::new(7).shuffle(&mut a);
-        SplitMix::new(7).shuffle(&mut b);
+        SeededRng::new(7).shuffle(&mut a);
+        SeededRng::new(7).shuffle(&mut b);
         assert_eq!(a, b);
         let mut sorted = a.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, (0..50).collect::<Vec<_>>());
         assert_ne!(a, sorted);
         let mut c: Vec<u32> = (0..50).collect();
-        SplitMix::new(8).shuffle(&mut c);
+        SeededRng::new(8).shuffle(&mut c);
         assert_ne!(a, c);
-        let unit = SplitMix::new(1).unit();
+        let unit = SeededRng::new(1).unit();
         assert!((0.0..1.0).contains(&unit));
     }
 

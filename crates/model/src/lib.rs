@@ -20,20 +20,22 @@ pub mod xgboost;
 use std::path::PathBuf;
 
 pub use evaluate::{
-    EvalOptions, Evaluation, ImportanceEntry, NoiseFloor, PredictorMetrics, SplitKind, SplitReport,
-    evaluate,
+    EvalOptions, Evaluation, HeldOutPrediction, ImportanceEntry, NoiseFloor, PredictorMetrics,
+    SplitKind, SplitReport, evaluate, held_out_predictions,
 };
 pub use features::{
     MEMORY_HEADROOM, PAYLOAD_FEATURES, RequestInput, STATE_GAUGES, Target, candidate_names, usable,
 };
 pub use metrics::{BucketError, DURATION_BUCKETS, Metrics, mape_by_duration_bucket};
 pub use place::{
-    DurationSource, GroupScore, Objective, PlacementChoice, PlacementEvaluation, PlacementScore,
-    SizeEstimate, cost_per_second, evaluate_placement, parse_payload, place,
+    DurationSource, GroupScore, Objective, PlaceRequest, PlacementChoice, PlacementEvaluation,
+    PlacementScore, SizeEstimate, answer, cost_per_second, evaluate_placement, parse_payload,
+    place,
 };
 pub use train::{
-    FeatureGains, LOG_TARGET_FLOOR, METADATA_FILE, MIN_TRAINING_ROWS, MODEL_FORMAT_VERSION,
-    ModelMetadata, TargetTransform, TrainOptions, TrainedModel, cores, train, train_on,
+    BAND_COVERAGE, BAND_FOLDS, DurationBand, FeatureGains, LOG_TARGET_FLOOR, METADATA_FILE,
+    MIN_TRAINING_ROWS, MODEL_FORMAT_VERSION, ModelMetadata, RatioBand, TargetTransform,
+    TrainOptions, TrainedModel, cores, train, train_on,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,8 @@ pub enum ModelError {
     },
     #[error("invalid option: {0}")]
     BadOption(String),
+    #[error("{field}: {reason}")]
+    BadField { field: String, reason: String },
 }
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;

@@ -83,6 +83,19 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
     })
 }
 
+/// The `q` quantile (0 ≤ q ≤ 1) of `values`, interpolating linearly between order statistics;
+/// `None` for no values.
+pub fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let position = q.clamp(0.0, 1.0) * (values.len() - 1) as f64;
+    let (low, high) = (position.floor() as usize, position.ceil() as usize);
+    let weight = position - low as f64;
+    Some(values[low] * (1.0 - weight) + values[high] * weight)
+}
+
 /// MAPE per [`DURATION_BUCKETS`] bucket of the actual durations (seconds).
 pub fn mape_by_duration_bucket(actual: &[f64], predicted: &[f64]) -> Vec<BucketError> {
     DURATION_BUCKETS
@@ -106,6 +119,17 @@ pub fn mape_by_duration_bucket(actual: &[f64], predicted: &[f64]) -> Vec<BucketE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantiles_interpolate_between_order_statistics() {
+        let mut values = [4.0, 1.0, 3.0, 2.0, 5.0];
+        assert_eq!(quantile(&mut values, 0.0), Some(1.0));
+        assert_eq!(quantile(&mut values, 0.5), Some(3.0));
+        assert_eq!(quantile(&mut values, 1.0), Some(5.0));
+        // Position 0.1 × 4 = 0.4 between 1 and 2.
+        assert!((quantile(&mut values, 0.1).unwrap() - 1.4).abs() < 1e-12);
+        assert_eq!(quantile(&mut [], 0.5), None);
+    }
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use dataset::{AlignedRequest, SizeSpec};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use workloads::{Function, Payload};
 
-use crate::evaluate::{EvalOptions, SplitMix, TIME_TRANSFORMS};
+use crate::evaluate::{EvalOptions, SeededRng, TIME_TRANSFORMS};
 use crate::features::{RequestInput, STATE_GAUGES, Target, target_values, work_key};
 use crate::metrics::DURATION_BUCKETS;
 use crate::train::{TrainedModel, cores, train_on};
@@ -19,7 +20,7 @@ const TIE_TOLERANCE: f64 = 0.01;
 /// Deadlines drawn as U[1, 3] × the fastest size's actual duration.
 const DEADLINE_FACTOR: (f64, f64) = (1.0, 3.0);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Objective {
     /// The fastest size.
@@ -29,7 +30,7 @@ pub enum Objective {
 }
 
 /// Which prediction of duration drives the decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DurationSource {
     /// The duration booster.
@@ -38,15 +39,18 @@ pub enum DurationSource {
     ViaCpu,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SizeEstimate {
     pub size: String,
     pub predicted_duration_seconds: f64,
+    /// Where the duration fell for the model's unseen requests (see `DurationBand`), when the
+    /// model measured it: `[low, high]` seconds.
+    pub duration_band_seconds: Option<[f64; 2]>,
     /// What the pod's reservation costs for that long.
     pub predicted_cost: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PlacementChoice {
     pub estimates: Vec<SizeEstimate>,
     pub chosen: String,
@@ -93,6 +97,75 @@ fn state_of(known: &BTreeMap<String, f64>) -> Result<[Option<f64>; STATE_GAUGES.
     Ok(STATE_GAUGES.map(|g| known.get(g).copied()))
 }
 
+/// Longest deadline a placement question may set: a day, far beyond any workload here.
+pub const MAX_DEADLINE_SECONDS: f64 = 86_400.0;
+
+/// A placement question as `computelocator place` and `POST /place` take it. Unknown fields
+/// are refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceRequest {
+    /// `ml`, `pi`, `dense` or `video`.
+    pub function: String,
+    /// The request's parameters (the function's fields; omitted ones take their defaults).
+    #[serde(default)]
+    pub payload: serde_json::Value,
+    /// Seconds the request must finish within, in (0, 86400].
+    #[serde(default)]
+    pub deadline_seconds: Option<f64>,
+    #[serde(default = "PlaceRequest::default_objective")]
+    pub objective: Objective,
+    #[serde(default = "PlaceRequest::default_source")]
+    pub duration_source: DurationSource,
+    /// Each size's current gauges, where known: `{size: {gauge: value}}` (gauges as in
+    /// `STATE_GAUGES`, finite and non-negative).
+    #[serde(default)]
+    pub state: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+impl PlaceRequest {
+    fn default_objective() -> Objective {
+        Objective::Cost
+    }
+
+    /// Derived from CPU seconds: the source that extrapolates across sizes and missed the
+    /// fewest deadlines in the evaluation.
+    fn default_source() -> DurationSource {
+        DurationSource::ViaCpu
+    }
+}
+
+/// Validates `request` and answers it with [`place`]; every invalid field is an error naming it.
+pub fn answer(model: &TrainedModel, request: &PlaceRequest) -> Result<PlacementChoice> {
+    if let Some(deadline) = request.deadline_seconds
+        && !(deadline > 0.0 && deadline <= MAX_DEADLINE_SECONDS)
+    {
+        return Err(ModelError::BadField {
+            field: "deadline_seconds".into(),
+            reason: format!("must be in (0, {MAX_DEADLINE_SECONDS}] seconds, got {deadline}"),
+        });
+    }
+    for (size, gauges) in &request.state {
+        for (gauge, value) in gauges {
+            if !(value.is_finite() && *value >= 0.0) {
+                return Err(ModelError::BadField {
+                    field: format!("state.{size}.{gauge}"),
+                    reason: format!("must be a finite number ≥ 0, got {value}"),
+                });
+            }
+        }
+    }
+    let payload = parse_payload(&request.function, &request.payload)?;
+    place(
+        model,
+        &payload,
+        &request.state,
+        request.deadline_seconds,
+        request.objective,
+        request.duration_source,
+    )
+}
+
 /// Predicts `payload` on every size the model knows and picks one. `state` holds each size's
 /// current gauges where known (sizes missing from it are predicted without state).
 pub fn place(
@@ -117,7 +190,22 @@ pub fn place(
         return Err(ModelError::UnknownSize(unknown.clone()));
     }
     let durations = predict_durations(model, &inputs, source)?;
-    Ok(choose(sizes, &durations, deadline_seconds, objective))
+    let mut choice = choose(sizes, &durations, deadline_seconds, objective);
+    let band = model
+        .metadata
+        .duration_band
+        .as_ref()
+        .and_then(|b| match source {
+            DurationSource::Direct => b.direct,
+            DurationSource::ViaCpu => b.via_cpu,
+        });
+    if let Some(band) = band {
+        for estimate in &mut choice.estimates {
+            let (low, high) = band.around(estimate.predicted_duration_seconds);
+            estimate.duration_band_seconds = Some([low, high]);
+        }
+    }
+    Ok(choice)
 }
 
 fn predict_durations(
@@ -143,6 +231,7 @@ fn choose(
         .map(|(size, &d)| SizeEstimate {
             size: size.name.clone(),
             predicted_duration_seconds: d,
+            duration_band_seconds: None,
             predicted_cost: cost_per_second(size) * d,
         })
         .collect();
@@ -174,15 +263,20 @@ fn choose(
 /// Decisions of one duration source against the oracle.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlacementScore {
-    /// The model's predictor name, as in the split reports (`xgboost_log_via_cpu`, …).
+    /// The model's predictor name, as in the split reports (`xgboost_log_via_cpu`, …), or
+    /// `always_<size>` for the fixed baselines.
     pub predictor: String,
-    pub source: DurationSource,
+    /// `None` for the fixed baselines.
+    pub source: Option<DurationSource>,
     /// Share of decisions that met the deadline at the oracle's cost (within 1 %).
     pub optimal_share: f64,
-    /// Mean of (actual cost of the choice − oracle cost) / oracle cost, floored at 0.
+    /// Mean of (actual cost of the choice − oracle cost) / oracle cost, floored at 0; a choice
+    /// that missed the deadline wasted its whole cost: its regret is its cost / oracle cost.
     pub mean_regret: f64,
     /// Share of decisions whose chosen size actually missed the deadline.
     pub deadline_miss_share: f64,
+    /// Each decision's regret, in the same order for every score.
+    pub regrets: Vec<f64>,
     /// The same scores per bucket of the fastest size's actual duration (see
     /// [`DURATION_BUCKETS`]), empty buckets included.
     pub by_duration_bucket: Vec<GroupScore>,
@@ -203,8 +297,11 @@ pub struct GroupScore {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlacementEvaluation {
-    /// Held-out (function, payload, repetition) groups measured on every size.
+    /// Held-out (function, payload, repetition) groups measured on every size: all of them,
+    /// each decided by the models of the fold that held it out.
     pub decisions: usize,
+    pub folds: usize,
+    /// Mean training rows per fold.
     pub train_rows: usize,
     pub scores: Vec<PlacementScore>,
 }
@@ -225,7 +322,12 @@ impl Outcome {
             .map(|i| actual_cost[i])
             .fold(f64::INFINITY, f64::min);
         let met = actual[chosen] <= deadline;
-        let regret = ((actual_cost[chosen] - oracle) / oracle).max(0.0);
+        // A late answer is wasted: its whole cost is spent on top of the oracle's run.
+        let regret = if met {
+            ((actual_cost[chosen] - oracle) / oracle).max(0.0)
+        } else {
+            actual_cost[chosen] / oracle
+        };
         Self {
             optimal: met && regret <= TIE_TOLERANCE,
             regret,
@@ -283,7 +385,7 @@ fn duration_bucket(seconds: f64) -> &'static str {
 fn score(
     source_index: usize,
     predictor: &str,
-    source: DurationSource,
+    source: Option<DurationSource>,
     decisions: &[Decision],
 ) -> PlacementScore {
     let of_source = |d: &Decision| d.outcomes[source_index];
@@ -309,6 +411,7 @@ fn score(
         optimal_share,
         mean_regret,
         deadline_miss_share,
+        regrets: all.iter().map(|o| o.regret).collect(),
         by_duration_bucket: grouped(
             DURATION_BUCKETS.iter().map(|b| b.0.to_owned()).collect(),
             &|d| d.bucket.to_owned(),
@@ -320,9 +423,21 @@ fn score(
     }
 }
 
-/// Holds out a seeded share of (payload, repetition) groups, trains on the rest, and for each
-/// held-out group measured on every size draws a deadline and compares the model's cheapest
-/// feasible size with the oracle's (the cheapest whose actual duration met the deadline).
+/// A way of deciding: one of the model's duration predictors, or always the same size.
+enum Policy {
+    Model {
+        predictor: String,
+        transform: usize,
+        source: DurationSource,
+    },
+    Always(usize),
+}
+
+/// Scores placement decisions on every (payload, repetition) group measured on every size:
+/// the groups are dealt into `options.folds` seeded folds, and each fold's decisions are made
+/// by models trained on every other row. Each decision draws its deadline, compares each
+/// policy's cheapest feasible size with the oracle's (the cheapest size whose actual duration
+/// met the deadline), and the fixed "always this size" policies give the baselines.
 pub fn evaluate_placement(
     rows: &[&AlignedRequest],
     sizes: &[SizeSpec],
@@ -336,103 +451,156 @@ pub fn evaluate_placement(
             .or_default()
             .push(i);
     }
-    let mut keys: Vec<&(String, u32)> = groups.keys().collect();
+    // One row per size, in the sizes' order; groups not measured on every size only train.
+    let mut complete: Vec<Vec<usize>> = groups
+        .values()
+        .filter_map(|members| {
+            sizes
+                .iter()
+                .map(|s| {
+                    members
+                        .iter()
+                        .copied()
+                        .find(|&i| rows[i].request.size == s.name)
+                })
+                .collect::<Option<Vec<usize>>>()
+        })
+        .collect();
+    if complete.len() < options.folds {
+        return Err(ModelError::TooFewRows {
+            what: "placement evaluation (groups measured on every size)".into(),
+            needed: options.folds,
+            found: complete.len(),
+        });
+    }
     // A different stream from the random split's, so the two hold-outs are independent.
-    let mut rng = SplitMix::new(options.seed ^ 0x706c_6163_656d_656e);
-    rng.shuffle(&mut keys);
-    let held_len = ((keys.len() as f64) * options.test_fraction).round() as usize;
-    let (held, _) = keys.split_at(held_len);
-    let held_rows: std::collections::BTreeSet<usize> = held
+    let mut rng = SeededRng::new(options.seed ^ 0x706c_6163_656d_656e);
+    rng.shuffle(&mut complete);
+    let deadline_factors: Vec<f64> = complete
         .iter()
-        .flat_map(|k| groups[*k].iter().copied())
+        .map(|_| DEADLINE_FACTOR.0 + rng.unit() * (DEADLINE_FACTOR.1 - DEADLINE_FACTOR.0))
         .collect();
-    let train: Vec<&AlignedRequest> = (0..rows.len())
-        .filter(|i| !held_rows.contains(i))
-        .map(|i| rows[i])
-        .collect();
+
     let mut train_options = options.train.clone();
     for target in [Target::DurationSeconds, Target::CpuSeconds] {
         if !train_options.targets.contains(&target) {
             train_options.targets.push(target);
         }
     }
-    // One model per transform of duration and CPU seconds, each deciding through both sources.
-    let mut models = Vec::new();
-    let mut predictors = Vec::new();
-    for (transform, name) in TIME_TRANSFORMS {
-        models.push(train_on(
-            &train,
-            sizes,
-            run_id,
-            &train_options.with_time_transform(transform),
-        )?);
+    let mut policies = Vec::new();
+    for (transform, (_, name)) in TIME_TRANSFORMS.iter().enumerate() {
         for source in [DurationSource::Direct, DurationSource::ViaCpu] {
             let predictor = match source {
-                DurationSource::Direct => name.to_owned(),
+                DurationSource::Direct => (*name).to_owned(),
                 DurationSource::ViaCpu => format!("{name}_via_cpu"),
             };
-            predictors.push((predictor, models.len() - 1, source));
+            policies.push(Policy::Model {
+                predictor,
+                transform,
+                source,
+            });
         }
     }
-    let mut decisions = Vec::new();
-    for key in held {
-        // One row per size, in the sizes' order; skip groups not measured on every size.
-        let Some(members) = sizes
+    policies.extend((0..sizes.len()).map(Policy::Always));
+
+    let mut decisions = Vec::with_capacity(complete.len());
+    let mut train_rows = 0;
+    for fold in 0..options.folds {
+        let held: Vec<usize> = (fold..complete.len()).step_by(options.folds).collect();
+        let held_rows: std::collections::BTreeSet<usize> = held
             .iter()
-            .map(|s| {
-                groups[*key]
-                    .iter()
-                    .find(|&&i| rows[i].request.size == s.name)
-                    .map(|&i| rows[i])
-            })
-            .collect::<Option<Vec<&AlignedRequest>>>()
-        else {
-            continue;
-        };
-        let actual = target_values(&members, Target::DurationSeconds)?;
-        let fastest = actual.iter().copied().fold(f64::INFINITY, f64::min);
-        let factor = DEADLINE_FACTOR.0 + rng.unit() * (DEADLINE_FACTOR.1 - DEADLINE_FACTOR.0);
-        let deadline = fastest * factor;
-        let actual_cost: Vec<f64> = sizes
-            .iter()
-            .zip(&actual)
-            .map(|(s, d)| cost_per_second(s) * d)
+            .flat_map(|&g| complete[g].iter().copied())
             .collect();
-        let inputs = members
+        let train: Vec<&AlignedRequest> = (0..rows.len())
+            .filter(|i| !held_rows.contains(i))
+            .map(|i| rows[i])
+            .collect();
+        train_rows += train.len();
+        let models = TIME_TRANSFORMS
             .iter()
-            .map(|r| RequestInput::of(r, sizes))
-            .collect::<Result<Vec<_>>>()?;
-        let mut outcomes = Vec::with_capacity(predictors.len());
-        for &(_, model, source) in &predictors {
-            let predicted = predict_durations(&models[model], &inputs, source)?;
-            let choice = choose(sizes, &predicted, Some(deadline), Objective::Cost);
-            let chosen = sizes
-                .iter()
-                .position(|s| s.name == choice.chosen)
-                .ok_or_else(|| ModelError::UnknownSize(choice.chosen.clone()))?;
-            outcomes.push(Outcome::of(chosen, &actual, &actual_cost, deadline));
+            .map(|&(transform, _)| {
+                train_on(
+                    &train,
+                    sizes,
+                    run_id,
+                    &train_options.with_time_transform(transform),
+                )
+            })
+            .collect::<Result<Vec<TrainedModel>>>()?;
+        for g in held {
+            let members: Vec<&AlignedRequest> = complete[g].iter().map(|&i| rows[i]).collect();
+            decisions.push((
+                g,
+                decide(&members, sizes, deadline_factors[g], &policies, &models)?,
+            ));
         }
-        decisions.push(Decision {
-            bucket: duration_bucket(fastest),
-            function: members[0].request.function,
-            outcomes,
-        });
     }
-    if decisions.is_empty() {
-        return Err(ModelError::TooFewRows {
-            what: "placement evaluation (groups measured on every size)".into(),
-            needed: 1,
-            found: 0,
-        });
-    }
+    // In the shuffled order, whatever the folds: every policy's regrets line up.
+    decisions.sort_by_key(|(g, _)| *g);
+    let decisions: Vec<Decision> = decisions.into_iter().map(|(_, d)| d).collect();
     Ok(PlacementEvaluation {
         decisions: decisions.len(),
-        train_rows: train.len(),
-        scores: predictors
+        folds: options.folds,
+        train_rows: train_rows / options.folds,
+        scores: policies
             .iter()
             .enumerate()
-            .map(|(i, (predictor, _, source))| score(i, predictor, *source, &decisions))
+            .map(|(i, policy)| match policy {
+                Policy::Model {
+                    predictor, source, ..
+                } => score(i, predictor, Some(*source), &decisions),
+                Policy::Always(size) => score(
+                    i,
+                    &format!("always_{}", sizes[*size].name),
+                    None,
+                    &decisions,
+                ),
+            })
             .collect(),
+    })
+}
+
+/// One held-out group (a row per size): draws nothing, decides with every policy.
+fn decide(
+    members: &[&AlignedRequest],
+    sizes: &[SizeSpec],
+    deadline_factor: f64,
+    policies: &[Policy],
+    models: &[TrainedModel],
+) -> Result<Decision> {
+    let actual = target_values(members, Target::DurationSeconds)?;
+    let fastest = actual.iter().copied().fold(f64::INFINITY, f64::min);
+    let deadline = fastest * deadline_factor;
+    let actual_cost: Vec<f64> = sizes
+        .iter()
+        .zip(&actual)
+        .map(|(s, d)| cost_per_second(s) * d)
+        .collect();
+    let inputs = members
+        .iter()
+        .map(|r| RequestInput::of(r, sizes))
+        .collect::<Result<Vec<_>>>()?;
+    let mut outcomes = Vec::with_capacity(policies.len());
+    for policy in policies {
+        let chosen = match policy {
+            Policy::Model {
+                transform, source, ..
+            } => {
+                let predicted = predict_durations(&models[*transform], &inputs, *source)?;
+                let choice = choose(sizes, &predicted, Some(deadline), Objective::Cost);
+                sizes
+                    .iter()
+                    .position(|s| s.name == choice.chosen)
+                    .ok_or_else(|| ModelError::UnknownSize(choice.chosen.clone()))?
+            }
+            Policy::Always(size) => *size,
+        };
+        outcomes.push(Outcome::of(chosen, &actual, &actual_cost, deadline));
+    }
+    Ok(Decision {
+        bucket: duration_bucket(fastest),
+        function: members[0].request.function,
+        outcomes,
     })
 }
 
@@ -485,9 +653,10 @@ mod tests {
         let dearer = Outcome::of(2, &actual, &cost, 2.5);
         assert_eq!((dearer.optimal, dearer.missed), (false, false));
         assert!((dearer.regret - 2.0 / 3.0).abs() < 1e-12);
-        // Cheaper than the oracle but late: a miss, not optimal, no negative regret.
+        // Cheaper than the oracle but late: a miss whose whole cost is wasted.
         let late = Outcome::of(0, &[2.6, 2.0, 1.0], &[2.0, 3.0, 5.0], 2.5);
-        assert_eq!((late.optimal, late.missed, late.regret), (false, true, 0.0));
+        assert_eq!((late.optimal, late.missed), (false, true));
+        assert!((late.regret - 2.0 / 3.0).abs() < 1e-12);
         // Within 1 % of the oracle's cost counts as optimal.
         let tie = Outcome::of(2, &[2.0, 2.0, 2.0], &[4.0, 3.0, 3.02], 2.5);
         assert!(tie.optimal);
@@ -521,10 +690,11 @@ mod tests {
                 outcomes: vec![outcome(false, 0.0, true)],
             },
         ];
-        let s = score(0, "xgboost", DurationSource::Direct, &decisions);
+        let s = score(0, "xgboost", Some(DurationSource::Direct), &decisions);
         assert!((s.optimal_share - 1.0 / 3.0).abs() < 1e-12);
         assert!((s.mean_regret - 1.0).abs() < 1e-12);
         assert!((s.deadline_miss_share - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(s.regrets, [3.0, 0.0, 0.0]);
         let short = &s.by_duration_bucket[0];
         assert_eq!((short.group.as_str(), short.decisions), ("<0.1s", 2));
         assert_eq!(

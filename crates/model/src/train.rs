@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use dataset::{AlignedRequest, Run, SizeSpec};
 use serde::{Deserialize, Serialize};
 
+use crate::evaluate::{SeededRng, inputs_of};
 use crate::features::{
     RequestInput, Target, candidate_names, candidate_values, informative_columns, target_values,
     usable,
 };
-use crate::metrics::{Metrics, median};
+use crate::metrics::{Metrics, median, quantile};
 use crate::xgboost::{Booster, DMatrix};
 use crate::{ModelError, Result};
 
@@ -159,6 +160,10 @@ pub struct ModelMetadata {
     pub duration_overhead_seconds: f64,
     /// In-sample accuracy per target (an honest estimate comes from `evaluate`).
     pub training_metrics: Vec<(Target, Metrics)>,
+    /// Out-of-fold uncertainty of the duration predictions; `None` for models trained inside an
+    /// evaluation, or on too few rows.
+    #[serde(default)]
+    pub duration_band: Option<DurationBand>,
 }
 
 /// Average gain per feature name.
@@ -180,14 +185,109 @@ impl std::fmt::Debug for TrainedModel {
     }
 }
 
-/// Trains on every usable request (ok, not warm-up) of `run`.
+/// Folds of the out-of-fold predictions a [`DurationBand`] is measured on.
+pub const BAND_FOLDS: usize = 5;
+/// Share of unseen requests a [`DurationBand`] held: its edges are the (1 ∓ this) / 2 quantiles.
+pub const BAND_COVERAGE: f64 = 0.8;
+
+/// The spread of actual / predicted duration on requests the model had not seen: a prediction
+/// `p` has the band `[(p + ε) · low − ε, (p + ε) · high − ε]` (ε = [`LOG_TARGET_FLOOR`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RatioBand {
+    pub low: f64,
+    pub high: f64,
+}
+
+impl RatioBand {
+    /// The band around one prediction (seconds, never negative).
+    pub fn around(self, predicted: f64) -> (f64, f64) {
+        let scale =
+            |ratio: f64| ((predicted + LOG_TARGET_FLOOR) * ratio - LOG_TARGET_FLOOR).max(0.0);
+        (scale(self.low), scale(self.high))
+    }
+
+    fn of(actual: &[f64], predicted: &[f64]) -> Option<Self> {
+        let mut log_ratios: Vec<f64> = actual
+            .iter()
+            .zip(predicted)
+            .map(|(a, p)| ((a + LOG_TARGET_FLOOR) / (p + LOG_TARGET_FLOOR)).ln())
+            .collect();
+        let tail = (1.0 - BAND_COVERAGE) / 2.0;
+        Some(Self {
+            low: quantile(&mut log_ratios, tail)?.exp(),
+            high: quantile(&mut log_ratios, 1.0 - tail)?.exp(),
+        })
+    }
+}
+
+/// Uncertainty of the duration predictions, measured by [`BAND_FOLDS`]-fold cross-validation
+/// on the training rows (seeded by the training seed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DurationBand {
+    pub coverage: f64,
+    pub folds: usize,
+    /// Around the duration booster's predictions (`None` without a duration target).
+    pub direct: Option<RatioBand>,
+    /// Around durations derived from CPU seconds (`None` without a CPU-seconds target).
+    pub via_cpu: Option<RatioBand>,
+}
+
+/// Trains on every usable request (ok, not warm-up) of `run`, and measures the duration
+/// predictions' uncertainty band out of fold.
 pub fn train(run: &Run, options: &TrainOptions) -> Result<TrainedModel> {
-    train_on(
-        &usable(&run.requests),
-        &run.manifest.sizes,
-        &run.manifest.run_id,
-        options,
-    )
+    let rows = usable(&run.requests);
+    let (sizes, run_id) = (&run.manifest.sizes, &run.manifest.run_id);
+    let mut model = train_on(&rows, sizes, run_id, options)?;
+    model.metadata.duration_band = duration_band(&rows, sizes, run_id, options)?;
+    Ok(model)
+}
+
+/// `None` when the rows are too few for every fold to train.
+fn duration_band(
+    rows: &[&AlignedRequest],
+    sizes: &[SizeSpec],
+    run_id: &str,
+    options: &TrainOptions,
+) -> Result<Option<DurationBand>> {
+    if rows.len() - rows.len().div_ceil(BAND_FOLDS) < MIN_TRAINING_ROWS {
+        return Ok(None);
+    }
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    // Its own stream: the band's folds need not match any evaluation split.
+    SeededRng::new(options.seed ^ 0x6261_6e64).shuffle(&mut order);
+    let (has_direct, has_cpu) = (
+        options.targets.contains(&Target::DurationSeconds),
+        options.targets.contains(&Target::CpuSeconds),
+    );
+    let (mut actual, mut direct, mut via_cpu) = (Vec::new(), Vec::new(), Vec::new());
+    for fold in 0..BAND_FOLDS {
+        let (mut test, mut train): (Vec<&AlignedRequest>, Vec<&AlignedRequest>) = (vec![], vec![]);
+        for (position, &i) in order.iter().enumerate() {
+            let part = if position % BAND_FOLDS == fold {
+                &mut test
+            } else {
+                &mut train
+            };
+            part.push(rows[i]);
+        }
+        let model = train_on(&train, sizes, run_id, options)?;
+        let inputs = inputs_of(&test, sizes)?;
+        actual.extend(target_values(&test, Target::DurationSeconds)?);
+        if has_direct {
+            direct.extend(model.predict(Target::DurationSeconds, &inputs)?);
+        }
+        if has_cpu {
+            via_cpu.extend(model.predict_duration_via_cpu(&inputs)?);
+        }
+    }
+    Ok(Some(DurationBand {
+        coverage: BAND_COVERAGE,
+        folds: BAND_FOLDS,
+        direct: has_direct
+            .then(|| RatioBand::of(&actual, &direct))
+            .flatten(),
+        via_cpu: has_cpu.then(|| RatioBand::of(&actual, &via_cpu)).flatten(),
+    }))
 }
 
 /// Trains on the given rows; `sizes` must name every row's size.
@@ -255,6 +355,7 @@ pub fn train_on(
             training_rows: rows.len(),
             duration_overhead_seconds: median(&mut overheads).unwrap_or(0.0),
             training_metrics,
+            duration_band: None,
         },
         boosters,
         columns,

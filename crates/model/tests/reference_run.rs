@@ -215,9 +215,23 @@ fn the_evaluation_is_one_json_document() {
     assert!((shares - 1.0).abs() < 1e-6);
     let placement = evaluation.placement.as_ref().unwrap();
     assert!(placement.decisions > 0);
+    // Every complete (payload, repetition) group is decided once, by the fold holding it out.
+    assert!(placement.decisions > 100, "{}", placement.decisions);
+    assert!(placement.decisions * run().manifest.sizes.len() <= evaluation.usable_rows);
+    for size in &run().manifest.sizes {
+        let baseline = placement
+            .scores
+            .iter()
+            .find(|s| s.predictor == format!("always_{}", size.name))
+            .unwrap_or_else(|| panic!("an always_{} baseline", size.name));
+        assert_eq!(baseline.source, None);
+    }
     for score in &placement.scores {
         assert!((0.0..=1.0).contains(&score.optimal_share));
         assert!(score.mean_regret >= 0.0);
+        assert_eq!(score.regrets.len(), placement.decisions);
+        let mean = score.regrets.iter().sum::<f64>() / placement.decisions as f64;
+        assert!((mean - score.mean_regret).abs() < 1e-9);
         for breakdown in [&score.by_duration_bucket, &score.by_function] {
             let decisions: usize = breakdown.iter().map(|g| g.decisions).sum();
             assert_eq!(decisions, placement.decisions);
@@ -246,6 +260,40 @@ fn the_evaluation_is_one_json_document() {
     );
     let floor = evaluation.noise_floor.as_ref().unwrap();
     assert!(floor.groups > 0);
+}
+
+#[test]
+fn held_out_predictions_are_the_random_splits_test_rows() {
+    let options = EvalOptions {
+        train: options(7),
+        seed: 7,
+        placement: false,
+        ..EvalOptions::default()
+    };
+    let predictions = model::held_out_predictions(run(), &options).unwrap();
+    let test_rows = evaluation().random_split.test_rows;
+    let of = |target: Target, predictor: &str| {
+        predictions
+            .iter()
+            .filter(|p| p.target == target && p.predictor == predictor)
+            .collect::<Vec<_>>()
+    };
+    let direct = of(Target::DurationSeconds, "xgboost_log");
+    assert_eq!(direct.len(), test_rows);
+    // The same rows, in the same order, for every predictor of a target.
+    let via_cpu = of(Target::DurationSeconds, "xgboost_log_via_cpu");
+    let actual = |ps: &[&model::HeldOutPrediction]| ps.iter().map(|p| p.actual).collect::<Vec<_>>();
+    assert_eq!(actual(&direct), actual(&via_cpu));
+    assert!(direct.iter().all(|p| p.predicted >= 0.0 && p.actual > 0.0));
+    let sizes: std::collections::BTreeSet<&str> = direct.iter().map(|p| p.size.as_str()).collect();
+    assert_eq!(sizes.len(), run().manifest.sizes.len());
+    // The metrics reported for the split are these predictions' metrics.
+    let (a, p): (Vec<f64>, Vec<f64>) = direct.iter().map(|p| (p.actual, p.predicted)).unzip();
+    let reported = evaluation()
+        .random_split
+        .result(Target::DurationSeconds, "xgboost_log")
+        .unwrap();
+    assert_eq!(model::Metrics::of(&a, &p), reported.metrics);
 }
 
 #[test]

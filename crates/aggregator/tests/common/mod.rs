@@ -47,9 +47,34 @@ impl Aggregator {
             .unwrap()
     }
 
+    pub fn post(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::blocking::Body>,
+    ) -> reqwest::blocking::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap()
+    }
+
     /// Status and JSON error body of a request expected to fail.
     pub fn error(&self, path_and_query: &str) -> (u16, ErrorBody) {
-        let response = self.get(path_and_query);
+        Self::status_and_error(self.get(path_and_query))
+    }
+
+    /// Status and JSON error body of a `POST` expected to fail.
+    pub fn post_error(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::blocking::Body>,
+    ) -> (u16, ErrorBody) {
+        Self::status_and_error(self.post(path, body))
+    }
+
+    fn status_and_error(response: reqwest::blocking::Response) -> (u16, ErrorBody) {
         let status = response.status().as_u16();
         (status, response.json().unwrap())
     }
