@@ -52,6 +52,9 @@ enum Command {
         json: bool,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Also score XGBoost's native multi-output trees (one booster for all targets).
+        #[arg(long)]
+        multi_output: bool,
     },
     /// Regenerate the paper's tables and figures (paper/tables, paper/figures) from a run.
     Paper {
@@ -78,7 +81,21 @@ enum Command {
         deadline: Option<f64>,
         #[arg(long, value_enum, default_value_t = ObjectiveArg::Cost)]
         objective: ObjectiveArg,
+        /// Which prediction of duration decides: the duration model, or CPU seconds over the
+        /// size's cores.
+        #[arg(long, value_enum, default_value_t = SourceArg::ViaCpu)]
+        source: SourceArg,
+        /// What is known now about each size's target, as JSON: '{"small":
+        /// {"process_memory_rss_bytes": 2.1e8}}'. Sizes left out are predicted without state.
+        #[arg(long, default_value = "{}")]
+        state: String,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SourceArg {
+    Direct,
+    ViaCpu,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -178,14 +195,34 @@ fn main() -> anyhow::Result<()> {
             split,
             json,
             seed,
-        } => evaluate(&run_dir, split, json, seed),
+            multi_output,
+        } => evaluate(&run_dir, split, json, seed, multi_output),
         Command::Place {
             model,
             function,
             payload,
             deadline,
             objective,
-        } => place(&model, &function, &payload, deadline, objective),
+            source,
+            state,
+        } => {
+            let request = model::PlaceRequest {
+                function,
+                payload: serde_json::from_str(&payload).context("--payload is not JSON")?,
+                deadline_seconds: deadline,
+                objective: match objective {
+                    ObjectiveArg::Time => model::Objective::Time,
+                    ObjectiveArg::Cost => model::Objective::Cost,
+                },
+                duration_source: match source {
+                    SourceArg::Direct => model::DurationSource::Direct,
+                    SourceArg::ViaCpu => model::DurationSource::ViaCpu,
+                },
+                state: serde_json::from_str(&state)
+                    .context("--state is not a JSON object of sizes to {gauge: number}")?,
+            };
+            place(&model, &request)
+        }
     }
 }
 
@@ -380,11 +417,18 @@ fn train(run_dir: &Path, out: &Path, seed: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn evaluate(run_dir: &Path, split: Option<SplitArg>, json: bool, seed: u64) -> anyhow::Result<()> {
+fn evaluate(
+    run_dir: &Path,
+    split: Option<SplitArg>,
+    json: bool,
+    seed: u64,
+    multi_output: bool,
+) -> anyhow::Result<()> {
     let run = open_run(run_dir)?;
     let options = model::EvalOptions {
         train: model::TrainOptions {
             seed,
+            multi_output,
             ..Default::default()
         },
         seed,
@@ -503,41 +547,26 @@ fn percent(value: Option<f64>) -> String {
     value.map_or("-".to_owned(), |v| format!("{v:.1} %"))
 }
 
-fn place(
-    model_dir: &Path,
-    function: &str,
-    payload: &str,
-    deadline: Option<f64>,
-    objective: ObjectiveArg,
-) -> anyhow::Result<()> {
-    if let Some(d) = deadline {
-        anyhow::ensure!(
-            d.is_finite() && d > 0.0,
-            "--deadline must be a positive number of seconds, got {d}"
-        );
-    }
+fn place(model_dir: &Path, request: &model::PlaceRequest) -> anyhow::Result<()> {
     let trained = model::TrainedModel::load(model_dir)
         .with_context(|| format!("loading the models in {}", model_dir.display()))?;
-    let fields: serde_json::Value =
-        serde_json::from_str(payload).context("--payload is not JSON")?;
-    let payload = model::parse_payload(function, &fields)?;
-    let objective = match objective {
-        ObjectiveArg::Time => model::Objective::Time,
-        ObjectiveArg::Cost => model::Objective::Cost,
-    };
-    let choice = model::place(
-        &trained,
-        &payload,
-        &Default::default(),
-        deadline,
-        objective,
-        model::DurationSource::ViaCpu,
-    )?;
-    println!("{:<10} {:>14} {:>14}", "size", "duration_s", "cost_usd");
+    let choice = model::answer(&trained, request)?;
+    let coverage = trained
+        .metadata
+        .duration_band
+        .as_ref()
+        .map_or(String::new(), |b| format!("{:.0} % band", b.coverage * 100.0));
+    println!(
+        "{:<10} {:>12} {:>22} {:>12}",
+        "size", "duration_s", coverage, "cost"
+    );
     for estimate in &choice.estimates {
+        let band = estimate
+            .duration_band_seconds
+            .map_or(String::new(), |[low, high]| format!("{low:.3} … {high:.3}"));
         println!(
-            "{:<10} {:>14.3} {:>14.3e}",
-            estimate.size, estimate.predicted_duration_seconds, estimate.predicted_cost
+            "{:<10} {:>12.3} {:>22} {:>12.3e}",
+            estimate.size, estimate.predicted_duration_seconds, band, estimate.predicted_cost
         );
     }
     let met = if choice.predicted_to_meet_deadline {

@@ -11,8 +11,12 @@ use serde::{Deserialize, Serialize};
 use crate::features::{RequestInput, Target, target_values, usable, work_key};
 use crate::linear::LinearModel;
 use crate::metrics::{BucketError, Metrics, mape_by_duration_bucket, median};
+use crate::multi::MultiOutputModel;
 use crate::place::{PlacementEvaluation, evaluate_placement};
 use crate::train::{MIN_TRAINING_ROWS, TargetTransform, TrainOptions, train_on};
+
+/// The predictor name of the native multi-output booster (log time targets).
+pub const MULTI_OUTPUT_PREDICTOR: &str = "xgboost_log_multi_output";
 
 /// The transforms of duration and CPU seconds compared, with their predictor names.
 pub(crate) const TIME_TRANSFORMS: [(TargetTransform, &str); 3] = [
@@ -463,6 +467,17 @@ fn split_predictions(
         variants.push((name, model));
     }
 
+    // Native multi-output trees over every target, time targets in log space.
+    let multi_output = options
+        .multi_output
+        .then(|| {
+            MultiOutputModel::train(
+                &train_rows,
+                sizes,
+                &options.with_time_transform(TargetTransform::Log),
+            )
+        })
+        .transpose()?;
     let mut per_target = Vec::new();
     for &target in &options.targets {
         let actual = target_values(&test_rows, target)?;
@@ -479,6 +494,12 @@ fn split_predictions(
                     model.predict_duration_via_cpu(&test_inputs)?,
                 ));
             }
+        }
+        if let Some(multi) = &multi_output {
+            predictions.push((
+                MULTI_OUTPUT_PREDICTOR.into(),
+                multi.predict(target, &test_inputs)?,
+            ));
         }
         let train_actual = target_values(&train_rows, target)?;
         if let Some(medians) = group_median_baseline(&train_rows, &train_actual, &test_rows) {

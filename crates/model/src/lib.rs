@@ -13,6 +13,7 @@ mod evaluate;
 mod features;
 mod linear;
 mod metrics;
+mod multi;
 mod place;
 mod train;
 pub mod xgboost;
@@ -20,13 +21,14 @@ pub mod xgboost;
 use std::path::PathBuf;
 
 pub use evaluate::{
-    EvalOptions, Evaluation, HeldOutPrediction, ImportanceEntry, NoiseFloor, PredictorMetrics,
-    SplitKind, SplitReport, evaluate, held_out_predictions,
+    EvalOptions, Evaluation, HeldOutPrediction, ImportanceEntry, MULTI_OUTPUT_PREDICTOR,
+    NoiseFloor, PredictorMetrics, SplitKind, SplitReport, evaluate, held_out_predictions,
 };
 pub use features::{
     MEMORY_HEADROOM, PAYLOAD_FEATURES, RequestInput, STATE_GAUGES, Target, candidate_names, usable,
 };
 pub use metrics::{BucketError, DURATION_BUCKETS, Metrics, mape_by_duration_bucket};
+pub use multi::MultiOutputModel;
 pub use place::{
     DurationSource, GroupScore, Objective, PlaceRequest, PlacementChoice, PlacementEvaluation,
     PlacementScore, SizeEstimate, answer, cost_per_second, evaluate_placement, parse_payload,
@@ -34,8 +36,8 @@ pub use place::{
 };
 pub use train::{
     BAND_COVERAGE, BAND_FOLDS, DurationBand, FeatureGains, LOG_TARGET_FLOOR, METADATA_FILE,
-    MIN_TRAINING_ROWS, MODEL_FORMAT_VERSION, ModelMetadata, RatioBand, TargetTransform,
-    TrainOptions, TrainedModel, cores, train, train_on,
+    MIN_BAND_ROWS, MIN_TRAINING_ROWS, MODEL_FORMAT_VERSION, ModelMetadata, RatioBand, SourceBand,
+    TargetTransform, TrainOptions, TrainedModel, cores, train, train_on, train_with_band,
 };
 
 #[derive(Debug, thiserror::Error)]

@@ -191,15 +191,12 @@ pub fn place(
     }
     let durations = predict_durations(model, &inputs, source)?;
     let mut choice = choose(sizes, &durations, deadline_seconds, objective);
-    let band = model
+    if let Some(band) = model
         .metadata
         .duration_band
         .as_ref()
-        .and_then(|b| match source {
-            DurationSource::Direct => b.direct,
-            DurationSource::ViaCpu => b.via_cpu,
-        });
-    if let Some(band) = band {
+        .and_then(|b| b.get(source))
+    {
         for estimate in &mut choice.estimates {
             let (low, high) = band.around(estimate.predicted_duration_seconds);
             estimate.duration_band_seconds = Some([low, high]);

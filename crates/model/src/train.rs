@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::place::DurationSource;
 use dataset::{AlignedRequest, Run, SizeSpec};
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +13,7 @@ use crate::features::{
     RequestInput, Target, candidate_names, candidate_values, informative_columns, target_values,
     usable,
 };
-use crate::metrics::{Metrics, median, quantile};
+use crate::metrics::{DURATION_BUCKETS, Metrics, median, quantile};
 use crate::xgboost::{Booster, DMatrix};
 use crate::{ModelError, Result};
 
@@ -78,6 +79,10 @@ pub struct TrainOptions {
     pub eta: f64,
     pub seed: u64,
     pub nthread: u32,
+    /// Evaluations also score XGBoost's native multi-output trees (one booster for every
+    /// target, as `xgboost_log_multi_output`) beside the per-target boosters.
+    #[serde(default)]
+    pub multi_output: bool,
 }
 
 impl Default for TrainOptions {
@@ -91,6 +96,7 @@ impl Default for TrainOptions {
             eta: 0.1,
             seed: 0,
             nthread: 1,
+            multi_output: false,
         }
     }
 }
@@ -127,7 +133,7 @@ impl TrainOptions {
         }
     }
 
-    fn params(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn params(&self) -> Vec<(&'static str, String)> {
         vec![
             ("objective", "reg:squarederror".into()),
             ("tree_method", "hist".into()),
@@ -220,6 +226,53 @@ impl RatioBand {
     }
 }
 
+/// The band of one duration prediction: relative errors grow as durations shrink (a 20 ms
+/// burst on a 100m quota takes 20-110 ms), so the band is measured per bucket of the predicted
+/// duration (see [`DURATION_BUCKETS`]), with the overall band for buckets with too few rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceBand {
+    pub overall: RatioBand,
+    /// `(bucket name, band)` for the buckets with at least [`MIN_BAND_ROWS`] predictions.
+    pub by_predicted_bucket: Vec<(String, RatioBand)>,
+}
+
+impl SourceBand {
+    fn of(actual: &[f64], predicted: &[f64]) -> Option<Self> {
+        let by_predicted_bucket = DURATION_BUCKETS
+            .iter()
+            .filter_map(|&(name, low, high)| {
+                let (a, p): (Vec<f64>, Vec<f64>) = actual
+                    .iter()
+                    .zip(predicted)
+                    .filter(|(_, p)| **p >= low && **p < high)
+                    .map(|(a, p)| (*a, *p))
+                    .unzip();
+                (a.len() >= MIN_BAND_ROWS)
+                    .then(|| RatioBand::of(&a, &p))
+                    .flatten()
+                    .map(|band| (name.to_owned(), band))
+            })
+            .collect();
+        Some(Self {
+            overall: RatioBand::of(actual, predicted)?,
+            by_predicted_bucket,
+        })
+    }
+
+    /// `[low, high]` seconds around `predicted`.
+    pub fn around(&self, predicted: f64) -> (f64, f64) {
+        let bucket = DURATION_BUCKETS
+            .iter()
+            .find(|(_, low, high)| predicted >= *low && predicted < *high)
+            .map(|(name, _, _)| *name);
+        self.by_predicted_bucket
+            .iter()
+            .find(|(name, _)| Some(name.as_str()) == bucket)
+            .map_or(self.overall, |(_, band)| *band)
+            .around(predicted)
+    }
+}
+
 /// Uncertainty of the duration predictions, measured by [`BAND_FOLDS`]-fold cross-validation
 /// on the training rows (seeded by the training seed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -227,18 +280,39 @@ pub struct DurationBand {
     pub coverage: f64,
     pub folds: usize,
     /// Around the duration booster's predictions (`None` without a duration target).
-    pub direct: Option<RatioBand>,
+    pub direct: Option<SourceBand>,
     /// Around durations derived from CPU seconds (`None` without a CPU-seconds target).
-    pub via_cpu: Option<RatioBand>,
+    pub via_cpu: Option<SourceBand>,
 }
+
+impl DurationBand {
+    pub fn get(&self, source: DurationSource) -> Option<&SourceBand> {
+        match source {
+            DurationSource::Direct => self.direct.as_ref(),
+            DurationSource::ViaCpu => self.via_cpu.as_ref(),
+        }
+    }
+}
+
+/// Fewest out-of-fold predictions a duration bucket needs for a band of its own.
+pub const MIN_BAND_ROWS: usize = 20;
 
 /// Trains on every usable request (ok, not warm-up) of `run`, and measures the duration
 /// predictions' uncertainty band out of fold.
 pub fn train(run: &Run, options: &TrainOptions) -> Result<TrainedModel> {
     let rows = usable(&run.requests);
-    let (sizes, run_id) = (&run.manifest.sizes, &run.manifest.run_id);
-    let mut model = train_on(&rows, sizes, run_id, options)?;
-    model.metadata.duration_band = duration_band(&rows, sizes, run_id, options)?;
+    train_with_band(&rows, &run.manifest.sizes, &run.manifest.run_id, options)
+}
+
+/// [`train_on`] plus the out-of-fold [`DurationBand`].
+pub fn train_with_band(
+    rows: &[&AlignedRequest],
+    sizes: &[SizeSpec],
+    run_id: &str,
+    options: &TrainOptions,
+) -> Result<TrainedModel> {
+    let mut model = train_on(rows, sizes, run_id, options)?;
+    model.metadata.duration_band = duration_band(rows, sizes, run_id, options)?;
     Ok(model)
 }
 
@@ -284,9 +358,9 @@ fn duration_band(
         coverage: BAND_COVERAGE,
         folds: BAND_FOLDS,
         direct: has_direct
-            .then(|| RatioBand::of(&actual, &direct))
+            .then(|| SourceBand::of(&actual, &direct))
             .flatten(),
-        via_cpu: has_cpu.then(|| RatioBand::of(&actual, &via_cpu)).flatten(),
+        via_cpu: has_cpu.then(|| SourceBand::of(&actual, &via_cpu)).flatten(),
     }))
 }
 
@@ -307,14 +381,11 @@ pub fn train_on(
     if options.targets.is_empty() {
         return Err(ModelError::NoTargets);
     }
-    let candidates = rows
-        .iter()
-        .map(|r| Ok(candidate_values(&RequestInput::of(r, sizes)?, sizes)))
-        .collect::<Result<Vec<_>>>()?;
-    let columns = informative_columns(&candidates);
-    let all_names = candidate_names(sizes);
-    let feature_names: Vec<String> = columns.iter().map(|&c| all_names[c].clone()).collect();
-    let matrix_values = select(&candidates, &columns);
+    let FeatureMatrix {
+        columns,
+        feature_names,
+        values: matrix_values,
+    } = FeatureMatrix::of(rows, sizes)?;
 
     let mut boosters = Vec::new();
     let mut training_metrics = Vec::new();
@@ -362,6 +433,52 @@ pub fn train_on(
     })
 }
 
+/// The informative candidate features of some rows, as a dense matrix.
+pub(crate) struct FeatureMatrix {
+    /// Candidate feature positions kept.
+    pub(crate) columns: Vec<usize>,
+    pub(crate) feature_names: Vec<String>,
+    /// rows × columns, row-major.
+    pub(crate) values: Vec<f32>,
+}
+
+impl FeatureMatrix {
+    pub(crate) fn of(rows: &[&AlignedRequest], sizes: &[SizeSpec]) -> Result<Self> {
+        let candidates = rows
+            .iter()
+            .map(|r| Ok(candidate_values(&RequestInput::of(r, sizes)?, sizes)))
+            .collect::<Result<Vec<_>>>()?;
+        let columns = informative_columns(&candidates);
+        let all_names = candidate_names(sizes);
+        Ok(Self {
+            feature_names: columns.iter().map(|&c| all_names[c].clone()).collect(),
+            values: select(&candidates, &columns),
+            columns,
+        })
+    }
+}
+
+/// The matrix of `inputs` over a trained model's `columns`; a size the model never saw has no
+/// one-hot column and is refused.
+pub(crate) fn input_matrix(
+    inputs: &[RequestInput<'_>],
+    sizes: &[SizeSpec],
+    columns: &[usize],
+) -> Result<DMatrix> {
+    let candidates = inputs
+        .iter()
+        .map(|input| {
+            crate::features::size_named(sizes, &input.size.name)?;
+            Ok(candidate_values(input, sizes))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(DMatrix::from_dense(
+        &select(&candidates, columns),
+        inputs.len(),
+        columns.len(),
+    )?)
+}
+
 /// A size's CPU limit in cores.
 pub fn cores(size: &SizeSpec) -> f64 {
     f64::from(size.cpu_millicores) / 1000.0
@@ -374,7 +491,7 @@ fn select(candidates: &[Vec<f64>], columns: &[usize]) -> Vec<f32> {
         .collect()
 }
 
-fn untransform(predicted: &[f32], transform: TargetTransform) -> Vec<f64> {
+pub(crate) fn untransform(predicted: &[f32], transform: TargetTransform) -> Vec<f64> {
     predicted
         .iter()
         .map(|&p| transform.inverse(f64::from(p)))
@@ -397,20 +514,7 @@ impl TrainedModel {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
-        let sizes = &self.metadata.sizes;
-        let candidates = inputs
-            .iter()
-            .map(|input| {
-                // A size the model never saw has no one-hot column: refuse it.
-                crate::features::size_named(sizes, &input.size.name)?;
-                Ok(candidate_values(input, sizes))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let matrix = DMatrix::from_dense(
-            &select(&candidates, &self.columns),
-            inputs.len(),
-            self.columns.len(),
-        )?;
+        let matrix = input_matrix(inputs, &self.metadata.sizes, &self.columns)?;
         let transform = self.metadata.options.transform(target)?;
         Ok(untransform(
             &self.boosters[position].predict(&matrix)?,

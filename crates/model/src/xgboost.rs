@@ -26,6 +26,11 @@ unsafe extern "C" {
         array: *const c_float,
         len: BstUlong,
     ) -> c_int;
+    fn XGDMatrixSetInfoFromInterface(
+        handle: DMatrixHandle,
+        field: *const c_char,
+        interface: *const c_char,
+    ) -> c_int;
     fn XGDMatrixFree(handle: DMatrixHandle) -> c_int;
     fn XGBoosterCreate(
         dmats: *const DMatrixHandle,
@@ -180,6 +185,32 @@ impl DMatrix {
     }
 }
 
+impl DMatrix {
+    /// Labels of several targets: `labels` is rows × `targets`, row-major (for multi-output
+    /// boosters).
+    pub fn set_label_matrix(&mut self, labels: &[f32], targets: usize) -> Result<()> {
+        if targets == 0 || !labels.len().is_multiple_of(targets) {
+            return Err(XgbError::Shape {
+                rows: labels.len() / targets.max(1),
+                columns: targets,
+                len: labels.len(),
+            });
+        }
+        let field = c_string("label")?;
+        // The array interface protocol: a pointer, a shape and a little-endian f32 type string.
+        let interface = c_string(&format!(
+            r#"{{"data": [{}, true], "shape": [{}, {targets}], "typestr": "<f4", "version": 3}}"#,
+            labels.as_ptr() as usize,
+            labels.len() / targets
+        ))?;
+        // SAFETY: valid handle; the interface describes `labels`, which outlives the call; the
+        // library copies the labels.
+        check("XGDMatrixSetInfoFromInterface", unsafe {
+            XGDMatrixSetInfoFromInterface(self.handle, field.as_ptr(), interface.as_ptr())
+        })
+    }
+}
+
 impl Drop for DMatrix {
     fn drop(&mut self) {
         // SAFETY: the handle came from XGDMatrixCreateFromMat and is freed once.
@@ -293,7 +324,7 @@ impl Booster {
         Ok(out as usize)
     }
 
-    /// One prediction per row of `matrix`.
+    /// One prediction per row of `matrix` (rows × targets, row-major, for a multi-output booster).
     pub fn predict(&self, matrix: &DMatrix) -> Result<Vec<f32>> {
         let mut len: BstUlong = 0;
         let mut out: *const c_float = std::ptr::null();

@@ -389,3 +389,94 @@ fn no_prediction_is_negative_and_every_transform_is_scored() {
         "{predictors:?}"
     );
 }
+
+#[test]
+fn native_multi_output_trees_predict_every_target_deterministically() {
+    let rows = usable(&run().requests);
+    let sizes = &run().manifest.sizes;
+    let options = options(5);
+    let a = model::MultiOutputModel::train(&rows, sizes, &options).unwrap();
+    let b = model::MultiOutputModel::train(&rows, sizes, &options).unwrap();
+    let inputs: Vec<RequestInput> = rows
+        .iter()
+        .take(50)
+        .map(|r| RequestInput::of(r, sizes).unwrap())
+        .collect();
+    for target in Target::ALL {
+        let predicted = a.predict(target, &inputs).unwrap();
+        assert_eq!(predicted, b.predict(target, &inputs).unwrap(), "{target}");
+        assert_eq!(predicted.len(), inputs.len());
+        // Learned, not constant: the predictions follow the rows' targets.
+        let actual: Vec<f64> = rows
+            .iter()
+            .take(50)
+            .map(|r| target.actual(r).unwrap())
+            .collect();
+        let fit = model::Metrics::of(&actual, &predicted);
+        assert!(fit.r2.is_some_and(|r2| r2 > 0.5), "{target}: {fit:?}");
+    }
+    // The option adds the predictor to every split of an evaluation.
+    let evaluation = evaluate(
+        run(),
+        &EvalOptions {
+            train: TrainOptions {
+                multi_output: true,
+                ..options
+            },
+            placement: false,
+            ..EvalOptions::default()
+        },
+    )
+    .unwrap();
+    for target in Target::ALL {
+        let result = evaluation
+            .random_split
+            .result(target, model::MULTI_OUTPUT_PREDICTOR)
+            .unwrap_or_else(|| panic!("{target}"));
+        assert!(result.metrics.mape.is_some_and(f64::is_finite), "{target}");
+    }
+}
+
+#[test]
+fn duration_bands_cover_about_their_share_of_unseen_requests() {
+    let rows = usable(&run().requests);
+    let sizes = &run().manifest.sizes;
+    let (mut train_rows, mut test_rows) = (Vec::new(), Vec::new());
+    for (i, &row) in rows.iter().enumerate() {
+        if i % 4 == 0 {
+            test_rows.push(row);
+        } else {
+            train_rows.push(row);
+        }
+    }
+    let model = model::train_with_band(&train_rows, sizes, "t", &options(2)).unwrap();
+    let band = model.metadata.duration_band.as_ref().expect("a band");
+    assert_eq!(
+        (band.folds, band.coverage),
+        (model::BAND_FOLDS, model::BAND_COVERAGE)
+    );
+    let inputs: Vec<RequestInput> = test_rows
+        .iter()
+        .map(|r| RequestInput::of(r, sizes).unwrap())
+        .collect();
+    for source in [DurationSource::Direct, DurationSource::ViaCpu] {
+        let predicted = match source {
+            DurationSource::Direct => model.predict(Target::DurationSeconds, &inputs).unwrap(),
+            DurationSource::ViaCpu => model.predict_duration_via_cpu(&inputs).unwrap(),
+        };
+        let band = band.get(source).expect("a band per source");
+        let covered = test_rows
+            .iter()
+            .zip(&predicted)
+            .filter(|(r, p)| {
+                let (low, high) = band.around(**p);
+                let actual = r.request.duration_ns as f64 / 1e9;
+                low <= actual && actual <= high
+            })
+            .count() as f64
+            / test_rows.len() as f64;
+        // Measured out of fold on the training rows, an 80 % band holds roughly 80 % of
+        // requests it never saw: far from 0 % or 100 %.
+        assert!((0.65..=0.95).contains(&covered), "{source:?}: {covered}");
+    }
+}
