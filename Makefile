@@ -1,5 +1,5 @@
 # The README's commands. Every target first runs scripts/setup, which is idempotent.
-.PHONY: setup build run smoke try-target reference test lint bench
+.PHONY: setup build run smoke try-target reference evaluation test lint bench
 
 setup:
 	./scripts/setup
@@ -22,6 +22,11 @@ try-target: build
 ## reference: re-make data/reference/sized-sweep from a fresh real run (then commit it).
 reference: build
 	./scripts/make-reference
+
+## evaluation: re-make data/reference/evaluation.json (every split, importance, placement) from
+## the reference run.
+evaluation: build
+	target/release/computelocator evaluate data/reference/sized-sweep --json --multi-output > data/reference/evaluation.json
 
 ## test: everything CI runs — formatting, lints (warnings are errors) and the whole test suite.
 test: setup lint
