@@ -56,6 +56,11 @@ enum Command {
         #[arg(long)]
         multi_output: bool,
     },
+    /// Kubernetes objects for a spec.
+    K8s {
+        #[command(subcommand)]
+        command: K8sCommand,
+    },
     /// Regenerate the paper's tables and figures (paper/tables, paper/figures) from a run.
     Paper {
         /// The run to build from [default: the committed reference run].
@@ -98,6 +103,22 @@ enum SourceArg {
     ViaCpu,
 }
 
+#[derive(Debug, Subcommand)]
+enum K8sCommand {
+    /// Write the whole stack (targets per size with their observer sidecars, Prometheus, Loki,
+    /// Alloy, cl-aggregator, the harness Job, RBAC, NetworkPolicies) as a kustomize base with
+    /// kind and minikube overlays. The committed k8s/ is this output for sized-sweep.
+    Render {
+        /// A spec name or path, as for `experiment`.
+        #[arg(long, default_value = "sized-sweep")]
+        spec: String,
+        #[arg(long, default_value = "k8s")]
+        out: PathBuf,
+        #[arg(long, default_value = deploy_kube::DEFAULT_NAMESPACE)]
+        namespace: String,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum SplitArg {
     Random,
@@ -123,6 +144,9 @@ struct ExperimentArgs {
     /// Where targets run.
     #[arg(long, value_enum, default_value_t = BackendArg::Local)]
     backend: BackendArg,
+    /// With --backend kube: the namespace the run's targets go to (it must exist).
+    #[arg(long, default_value = deploy_kube::DEFAULT_NAMESPACE)]
+    namespace: String,
     /// Runs are written to OUT/<experiment>/<run-id>/.
     #[arg(long, default_value = "data/runs")]
     out: PathBuf,
@@ -152,7 +176,10 @@ struct ExperimentArgs {
 enum BackendArg {
     /// Processes on this machine, limited by cgroups.
     Local,
-    /// Pods on a Kubernetes cluster (not part of this build yet: refused with a message).
+    /// Pods on a Kubernetes cluster (kubeconfig or in-cluster): one Deployment + Service per
+    /// size, applied server-side, reached through the API server's port-forward (Service DNS
+    /// in-cluster), deleted when the run ends. Metrics come from a Prometheus the harness
+    /// starts, scraping the targets through the same route.
     Kube,
 }
 
@@ -184,6 +211,25 @@ fn main() -> anyhow::Result<()> {
             command: RunsCommand::Show { run_dir },
         } => show_run(&run_dir),
         Command::Train { run_dir, out, seed } => train(&run_dir, &out, seed),
+        Command::K8s {
+            command:
+                K8sCommand::Render {
+                    spec,
+                    out,
+                    namespace,
+                },
+        } => {
+            let workdir = std::env::current_dir().context("reading the working directory")?;
+            let loaded = experiment::load(&spec, &workdir)?;
+            let options = manifests::RenderOptions {
+                namespace,
+                ..Default::default()
+            };
+            for path in manifests::write_kustomize(&out, &loaded.spec, &options)? {
+                println!("{}", path.display());
+            }
+            Ok(())
+        }
         Command::Paper { run, out } => {
             for path in paper::generate(&run, &out)? {
                 println!("{}", path.display());
@@ -237,15 +283,24 @@ fn experiment(args: ExperimentArgs) -> anyhow::Result<()> {
         print_prediction(&loaded, &schedule);
         return Ok(());
     }
-    if args.backend == BackendArg::Kube {
-        bail!(
-            "--backend kube: the Kubernetes backend is not part of this build yet; use --backend local"
-        );
-    }
-    let target_binary = match args.target_bin {
-        Some(path) => path,
-        None => beside_this_executable("cl-target")?,
+    let backend = match args.backend {
+        BackendArg::Local => harness::BackendChoice::Local {
+            target_binary: match args.target_bin {
+                Some(path) => path,
+                None => beside_this_executable("cl-target")?,
+            },
+            limits: !args.no_limits,
+        },
+        BackendArg::Kube => {
+            anyhow::ensure!(
+                !args.no_limits,
+                "--no-limits: a cluster always enforces the pods' limits"
+            );
+            harness::BackendChoice::External(kube_backend(&loaded.spec, &args.namespace)?)
+        }
     };
+    // A pod's processes cannot be sampled from here: Prometheus scrapes their /metrics.
+    let with_prometheus = args.with_prometheus || args.backend == BackendArg::Kube;
     let interrupted = Arc::new(AtomicBool::new(false));
     // First Ctrl-C: finish the running requests, tear down, keep the journal for --resume.
     signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupted))?;
@@ -255,9 +310,8 @@ fn experiment(args: ExperimentArgs) -> anyhow::Result<()> {
         spec: loaded,
         out: args.out,
         resume: args.resume,
-        limits: !args.no_limits,
-        target_binary,
-        collector: if args.with_prometheus {
+        backend,
+        collector: if with_prometheus {
             harness::CollectorChoice::StartPrometheus
         } else {
             harness::CollectorChoice::Probe
@@ -279,6 +333,45 @@ fn experiment(args: ExperimentArgs) -> anyhow::Result<()> {
     }
     println!("{}", result.dir.display());
     Ok(())
+}
+
+/// The Kubernetes backend for `spec`: each size's Deployment + Service from `manifests`, named
+/// and labelled with the run id. Every size is rendered once first, so a spec the manifests
+/// refuse fails before anything is applied.
+fn kube_backend(
+    spec: &experiment::Spec,
+    namespace: &str,
+) -> anyhow::Result<harness::BackendFactory> {
+    let render = manifests::RenderOptions {
+        namespace: namespace.to_owned(),
+        ..Default::default()
+    };
+    for size in &spec.sizes {
+        manifests::target_objects(spec, size, &render)
+            .with_context(|| format!("rendering the objects of size {}", size.name))?;
+    }
+    let spec = spec.clone();
+    Ok(Box::new(move |run_id: &str| {
+        let spec = spec.clone();
+        let render = manifests::RenderOptions {
+            run_id: Some(run_id.to_owned()),
+            ..render.clone()
+        };
+        let namespace = render.namespace.clone();
+        let builder: deploy_kube::ObjectBuilder = Box::new(move |pod, _labels| {
+            spec.sizes
+                .iter()
+                .find(|s| s.name == pod.name)
+                .and_then(|size| manifests::target_objects(&spec, size, &render).ok())
+                // Rendered above for every size of the spec; an object the API server refuses
+                // names itself in the backend's error.
+                .map(|objects| (objects.deployment, objects.service))
+                .unwrap_or_default()
+        });
+        let mut options = deploy_kube::KubeOptions::new(run_id, builder);
+        options.namespace = namespace.clone();
+        Ok(Box::new(deploy_kube::KubeBackend::new(options)?) as Box<dyn deploy::Backend>)
+    }))
 }
 
 fn print_prediction(loaded: &experiment::LoadedSpec, schedule: &experiment::Schedule) {

@@ -13,7 +13,7 @@ mod run;
 pub mod sampler;
 pub mod summary;
 
-pub use run::{CollectorChoice, RunOptions, RunResult, run};
+pub use run::{BackendChoice, BackendFactory, CollectorChoice, RunOptions, RunResult, run};
 
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dataset::{AlignedRequest, Host, Journal, Manifest, SampleJournal, SizeSpec};
-use deploy::{Backend, LocalBackend, LocalOptions, PodSize};
+use deploy::{Backend, DeployError, LocalBackend, LocalOptions, PodSize};
 use experiment::{LoadedSpec, Schedule};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -29,16 +29,39 @@ pub struct RunOptions {
     pub out: PathBuf,
     /// Continue this interrupted run instead of starting a new one.
     pub resume: Option<PathBuf>,
-    /// `false` (`--no-limits`): run without cgroups; recorded in the manifest.
-    pub limits: bool,
-    /// The `cl-target` binary to deploy.
-    pub target_binary: PathBuf,
+    /// Where the targets run.
+    pub backend: BackendChoice,
     /// Where metric samples come from.
     pub collector: CollectorChoice,
     /// Draw progress bars on stderr.
     pub progress: bool,
     /// Set by the caller's signal handler: stop after the running requests.
     pub interrupted: Arc<AtomicBool>,
+}
+
+/// Makes a run's backend from its run id (which a backend labels its objects with).
+pub type BackendFactory = Box<dyn Fn(&str) -> Result<Box<dyn Backend>, DeployError>>;
+
+/// Where the targets run.
+pub enum BackendChoice {
+    /// `cl-target` processes on this host, each in its own cgroup.
+    Local {
+        /// The `cl-target` binary to deploy.
+        target_binary: PathBuf,
+        /// `false` (`--no-limits`): run without cgroups; recorded in the manifest.
+        limits: bool,
+    },
+    /// A backend made elsewhere (Kubernetes), which enforces its own limits.
+    External(BackendFactory),
+}
+
+impl BackendChoice {
+    fn limits(&self) -> bool {
+        match self {
+            BackendChoice::Local { limits, .. } => *limits,
+            BackendChoice::External(_) => true,
+        }
+    }
 }
 
 /// Where metric samples come from.
@@ -97,29 +120,42 @@ pub fn run(options: RunOptions) -> Result<RunResult, HarnessError> {
         .collect();
 
     let cgroups = cgroup::Hierarchy::detect().ok();
-    let backend = LocalBackend::new(
-        options.target_binary.clone(),
-        LocalOptions {
-            limits: options.limits,
-            log_dir: Some(dir.join("logs")),
-            // Unique per harness process: a resumed run must not meet a killed run's cgroups.
-            cgroup_prefix: format!("cl-{}-{}", manifest.run_id, std::process::id()),
-            startup_timeout: Duration::from_secs(120),
-            first_instance,
-            ..LocalOptions::default()
-        },
-    )?;
-    if options.resume.is_some() {
-        // A run killed outright leaves its cgroups (and, without the parent-death signal, its
-        // targets) behind; the run id makes the prefix this run's own.
-        let removed = backend.remove_leftovers(&format!("cl-{}-", manifest.run_id))?;
-        if removed > 0 {
-            push_note(
-                &mut manifest,
-                format!("resume: removed {removed} cgroup(s) left by the interrupted process"),
-            );
+    let backend: Box<dyn Backend> = match &options.backend {
+        BackendChoice::Local {
+            target_binary,
+            limits,
+        } => {
+            let local = LocalBackend::new(
+                target_binary.clone(),
+                LocalOptions {
+                    limits: *limits,
+                    log_dir: Some(dir.join("logs")),
+                    // Unique per harness process: a resumed run must not meet a killed run's
+                    // cgroups.
+                    cgroup_prefix: format!("cl-{}-{}", manifest.run_id, std::process::id()),
+                    startup_timeout: Duration::from_secs(120),
+                    first_instance,
+                    ..LocalOptions::default()
+                },
+            )?;
+            if options.resume.is_some() {
+                // A run killed outright leaves its cgroups (and, without the parent-death
+                // signal, its targets) behind; the run id makes the prefix this run's own.
+                let removed = local.remove_leftovers(&format!("cl-{}-", manifest.run_id))?;
+                if removed > 0 {
+                    push_note(
+                        &mut manifest,
+                        format!(
+                            "resume: removed {removed} cgroup(s) left by the interrupted process"
+                        ),
+                    );
+                }
+            }
+            Box::new(local)
         }
-    }
+        BackendChoice::External(make) => make(&manifest.run_id)?,
+    };
+    push_note(&mut manifest, format!("backend: {}", backend.name()));
     let preflight = backend.preflight(&pods)?;
     manifest.limits_enforced = preflight.limits_enforced;
     manifest.host.cgroup_mode = preflight.cgroup_mode.clone();
@@ -177,7 +213,7 @@ pub fn run(options: RunOptions) -> Result<RunResult, HarnessError> {
     manifest.collector = collector.dataset_collector();
     let shared = Shared {
         run_id: &manifest.run_id,
-        backend: &backend,
+        backend: backend.as_ref(),
         journal: &journal,
         collector: &collector,
         scrape_interval: interval,
@@ -329,7 +365,7 @@ fn new_run(options: &RunOptions, schedule: &Schedule) -> Result<(PathBuf, Manife
                 price_per_gib_second: s.price_per_gib_second,
             })
             .collect(),
-        limits_enforced: options.limits,
+        limits_enforced: options.backend.limits(),
         collector: dataset::Collector::Probe,
         counts: BTreeMap::new(),
         notes: Vec::new(),

@@ -5,13 +5,21 @@
 //! timestamps, and text laid out with the committed DejaVu Sans (through plotters' ab_glyph), never
 //! the machine's fonts. Generated files are committed under `paper/` and snapshot-tested.
 //!
-//! Architecture invariant: no network I/O; reads a run only through `dataset`.
+//! The model's numbers come from `model::evaluate` with fixed options (one XGBoost thread, a
+//! fixed seed), so they too are the same on every run of the same data.
+//!
+//! Architecture invariant: no network I/O; reads a run only through `dataset` and learns from
+//! it only through `model`.
 
 mod figures;
+mod predictors;
 mod stats;
 mod tables;
+pub mod timeline;
 
 use std::path::{Path, PathBuf};
+
+use model::Target;
 
 pub use stats::{GroupStats, group_stats, quantile};
 
@@ -19,6 +27,8 @@ pub use stats::{GroupStats, group_stats, quantile};
 pub enum PaperError {
     #[error(transparent)]
     Dataset(#[from] dataset::DatasetError),
+    #[error("evaluating the model: {0}")]
+    Model(#[from] model::ModelError),
     #[error("writing {path}: {source}")]
     Io {
         path: PathBuf,
@@ -31,6 +41,12 @@ pub enum PaperError {
     },
     #[error("the run has no successful requests to summarise")]
     Empty,
+    #[error("the evaluation has no {0}")]
+    MissingResult(String),
+    #[error(
+        "no successful request was measured with the same payload on the smallest and the largest size"
+    )]
+    NoRequestPair,
 }
 
 /// One generated file: where it goes below the paper directory, and its bytes.
@@ -40,25 +56,76 @@ pub struct Generated {
     pub contents: String,
 }
 
+/// How the paper evaluates the model: the defaults of `computelocator evaluate` (seed 0, 80/20,
+/// five folds, one XGBoost thread), so its numbers are the ones the command prints.
+pub fn evaluation_options() -> model::EvalOptions {
+    model::EvalOptions::default()
+}
+
+/// Features shown in the importance figure.
+pub const IMPORTANCE_TOP: usize = 15;
+
 /// Every table and figure for `run`, in a fixed order.
 pub fn render(run: &dataset::Run) -> Result<Vec<Generated>, PaperError> {
     let groups = group_stats(run);
     if groups.is_empty() {
         return Err(PaperError::Empty);
     }
+    let options = evaluation_options();
+    let evaluation = model::evaluate(run, &options)?;
+    let held_out = model::held_out_predictions(run, &options)?;
+    let placement = evaluation
+        .placement
+        .as_ref()
+        .ok_or_else(|| PaperError::MissingResult("placement evaluation".into()))?;
+    let function_size = tables::function_size(&groups);
+    let model_quality = tables::model_quality(&evaluation)?;
+    let placement_table = tables::placement(placement)?;
+    let accuracy_panels = [
+        figures::AccuracyPanel {
+            target: Target::DurationSeconds,
+            predictor: predictors::xgboost(Target::DurationSeconds)?,
+            quantity: "duration",
+        },
+        figures::AccuracyPanel {
+            target: Target::CpuSeconds,
+            predictor: predictors::xgboost(Target::CpuSeconds)?,
+            quantity: "CPU time",
+        },
+    ];
+    let (small, large) = timeline::pick_pair(run).ok_or(PaperError::NoRequestPair)?;
+    let timelines = [
+        timeline::timeline(run, small),
+        timeline::timeline(run, large),
+    ];
+    let file = |path, contents| Generated { path, contents };
     Ok(vec![
-        Generated {
-            path: "tables/function_size.md",
-            contents: tables::function_size_markdown(&groups),
-        },
-        Generated {
-            path: "tables/function_size.tex",
-            contents: tables::function_size_latex(&groups),
-        },
-        Generated {
-            path: "figures/duration_by_size.svg",
-            contents: figures::duration_by_size(run)?,
-        },
+        file("tables/function_size.md", function_size.markdown()),
+        file("tables/function_size.tex", function_size.latex()),
+        file("tables/model_quality.md", model_quality.markdown()),
+        file("tables/model_quality.tex", model_quality.latex()),
+        file("tables/placement.md", placement_table.markdown()),
+        file("tables/placement.tex", placement_table.latex()),
+        file(
+            "figures/duration_by_size.svg",
+            figures::duration_by_size(run)?,
+        ),
+        file(
+            "figures/actual_vs_predicted.svg",
+            figures::actual_vs_predicted(&held_out, &accuracy_panels)?,
+        ),
+        file(
+            "figures/feature_importance.svg",
+            figures::feature_importance(&evaluation.importance, IMPORTANCE_TOP)?,
+        ),
+        file(
+            "figures/cpu_over_time.svg",
+            figures::cpu_over_time(&timelines, &timeline::describe(&small.request))?,
+        ),
+        file(
+            "figures/placement_regret.svg",
+            figures::placement_regret(&predictors::placement_policies(placement)?)?,
+        ),
     ])
 }
 

@@ -33,8 +33,10 @@ pub fn run_spec_with(
         spec,
         out: out.to_owned(),
         resume: None,
-        limits: true,
-        target_binary: testkit::cl_target_binary(),
+        backend: harness::BackendChoice::Local {
+            target_binary: testkit::cl_target_binary(),
+            limits: true,
+        },
         progress: false,
         interrupted: Arc::new(AtomicBool::new(false)),
     })
