@@ -648,7 +648,9 @@ fn place(model_dir: &Path, request: &model::PlaceRequest) -> anyhow::Result<()> 
         .metadata
         .duration_band
         .as_ref()
-        .map_or(String::new(), |b| format!("{:.0} % band", b.coverage * 100.0));
+        .map_or(String::new(), |b| {
+            format!("{:.0} % band", b.coverage * 100.0)
+        });
     println!(
         "{:<10} {:>12} {:>22} {:>12}",
         "size", "duration_s", coverage, "cost"
