@@ -31,8 +31,8 @@ pub use metrics::{BucketError, DURATION_BUCKETS, Metrics, mape_by_duration_bucke
 pub use multi::MultiOutputModel;
 pub use place::{
     DurationSource, GroupScore, Objective, PlaceRequest, PlacementChoice, PlacementEvaluation,
-    PlacementScore, SizeEstimate, answer, cost_per_second, evaluate_placement, parse_payload,
-    place,
+    PlacementScore, REPETITION_MEAN_POLICY, SizeEstimate, answer, cost_per_second,
+    evaluate_placement, parse_payload, place,
 };
 pub use train::{
     BAND_COVERAGE, BAND_FOLDS, DurationBand, FeatureGains, LOG_TARGET_FLOOR, METADATA_FILE,

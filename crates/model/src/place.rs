@@ -11,7 +11,7 @@ use workloads::{Function, Payload};
 use crate::evaluate::{EvalOptions, SeededRng, TIME_TRANSFORMS};
 use crate::features::{RequestInput, STATE_GAUGES, Target, target_values, work_key};
 use crate::metrics::DURATION_BUCKETS;
-use crate::train::{TrainedModel, cores, train_on};
+use crate::train::{TargetTransform, TrainedModel, cores, train_on};
 use crate::{ModelError, Result};
 
 const GIB: f64 = (1u64 << 30) as f64;
@@ -420,7 +420,8 @@ fn score(
     }
 }
 
-/// A way of deciding: one of the model's duration predictors, or always the same size.
+/// A way of deciding: one of the model's duration predictors, always the same size, or the
+/// noise ceiling.
 enum Policy {
     Model {
         predictor: String,
@@ -428,6 +429,47 @@ enum Policy {
         source: DurationSource,
     },
     Always(usize),
+    /// Predicts each size's duration by the mean of the same request's *other* repetitions on
+    /// that size (the `xgboost_log` model where a size has none): what a model that knew each
+    /// request's expected duration exactly would decide. Not available for a new request; it
+    /// measures how far placement is limited by run-to-run noise rather than by the model.
+    RepetitionMean,
+}
+
+/// The name the [`Policy::RepetitionMean`] ceiling is scored under.
+pub const REPETITION_MEAN_POLICY: &str = "repetition_mean";
+
+/// Durations of each (work, size) by repetition, for [`Policy::RepetitionMean`].
+struct Repetitions(BTreeMap<(String, String), Vec<(u32, f64)>>);
+
+impl Repetitions {
+    fn of(rows: &[&AlignedRequest]) -> Result<Self> {
+        let durations = target_values(rows, Target::DurationSeconds)?;
+        let mut index: BTreeMap<(String, String), Vec<(u32, f64)>> = BTreeMap::new();
+        for (row, duration) in rows.iter().zip(durations) {
+            index
+                .entry((work_key(&row.request.payload), row.request.size.clone()))
+                .or_default()
+                .push((row.request.repetition, duration));
+        }
+        Ok(Self(index))
+    }
+
+    /// Mean duration of `request`'s other repetitions on its size.
+    fn others_mean(&self, request: &AlignedRequest) -> Option<f64> {
+        let key = (
+            work_key(&request.request.payload),
+            request.request.size.clone(),
+        );
+        let others: Vec<f64> = self
+            .0
+            .get(&key)?
+            .iter()
+            .filter(|(repetition, _)| *repetition != request.request.repetition)
+            .map(|(_, d)| *d)
+            .collect();
+        (!others.is_empty()).then(|| others.iter().sum::<f64>() / others.len() as f64)
+    }
 }
 
 /// Scores placement decisions on every (payload, repetition) group measured on every size:
@@ -499,6 +541,8 @@ pub fn evaluate_placement(
         }
     }
     policies.extend((0..sizes.len()).map(Policy::Always));
+    policies.push(Policy::RepetitionMean);
+    let repetitions = Repetitions::of(rows)?;
 
     let mut decisions = Vec::with_capacity(complete.len());
     let mut train_rows = 0;
@@ -526,10 +570,13 @@ pub fn evaluate_placement(
             .collect::<Result<Vec<TrainedModel>>>()?;
         for g in held {
             let members: Vec<&AlignedRequest> = complete[g].iter().map(|&i| rows[i]).collect();
-            decisions.push((
-                g,
-                decide(&members, sizes, deadline_factors[g], &policies, &models)?,
-            ));
+            let context = DecisionContext {
+                sizes,
+                policies: &policies,
+                models: &models,
+                repetitions: &repetitions,
+            };
+            decisions.push((g, decide(&members, deadline_factors[g], &context)?));
         }
     }
     // In the shuffled order, whatever the folds: every policy's regrets line up.
@@ -552,19 +599,33 @@ pub fn evaluate_placement(
                     None,
                     &decisions,
                 ),
+                Policy::RepetitionMean => score(i, REPETITION_MEAN_POLICY, None, &decisions),
             })
             .collect(),
     })
 }
 
+/// What every decision of one fold decides with.
+struct DecisionContext<'a> {
+    sizes: &'a [SizeSpec],
+    policies: &'a [Policy],
+    /// One per [`TIME_TRANSFORMS`] entry, trained without the fold's groups.
+    models: &'a [TrainedModel],
+    repetitions: &'a Repetitions,
+}
+
 /// One held-out group (a row per size): draws nothing, decides with every policy.
 fn decide(
     members: &[&AlignedRequest],
-    sizes: &[SizeSpec],
     deadline_factor: f64,
-    policies: &[Policy],
-    models: &[TrainedModel],
+    context: &DecisionContext<'_>,
 ) -> Result<Decision> {
+    let DecisionContext {
+        sizes,
+        policies,
+        models,
+        repetitions,
+    } = context;
     let actual = target_values(members, Target::DurationSeconds)?;
     let fastest = actual.iter().copied().fold(f64::INFINITY, f64::min);
     let deadline = fastest * deadline_factor;
@@ -577,20 +638,33 @@ fn decide(
         .iter()
         .map(|r| RequestInput::of(r, sizes))
         .collect::<Result<Vec<_>>>()?;
+    let chosen_by = |predicted: &[f64]| {
+        let choice = choose(sizes, predicted, Some(deadline), Objective::Cost);
+        sizes
+            .iter()
+            .position(|s| s.name == choice.chosen)
+            .ok_or_else(|| ModelError::UnknownSize(choice.chosen.clone()))
+    };
     let mut outcomes = Vec::with_capacity(policies.len());
-    for policy in policies {
+    for policy in policies.iter() {
         let chosen = match policy {
             Policy::Model {
                 transform, source, ..
-            } => {
-                let predicted = predict_durations(&models[*transform], &inputs, *source)?;
-                let choice = choose(sizes, &predicted, Some(deadline), Objective::Cost);
-                sizes
-                    .iter()
-                    .position(|s| s.name == choice.chosen)
-                    .ok_or_else(|| ModelError::UnknownSize(choice.chosen.clone()))?
-            }
+            } => chosen_by(&predict_durations(&models[*transform], &inputs, *source)?)?,
             Policy::Always(size) => *size,
+            Policy::RepetitionMean => {
+                let log_model = TIME_TRANSFORMS
+                    .iter()
+                    .position(|(t, _)| *t == TargetTransform::Log)
+                    .map_or(&models[0], |i| &models[i]);
+                let fallback = predict_durations(log_model, &inputs, DurationSource::Direct)?;
+                let predicted: Vec<f64> = members
+                    .iter()
+                    .zip(fallback)
+                    .map(|(r, model)| repetitions.others_mean(r).unwrap_or(model))
+                    .collect();
+                chosen_by(&predicted)?
+            }
         };
         outcomes.push(Outcome::of(chosen, &actual, &actual_cost, deadline));
     }

@@ -226,6 +226,19 @@ fn the_evaluation_is_one_json_document() {
             .unwrap_or_else(|| panic!("an always_{} baseline", size.name));
         assert_eq!(baseline.source, None);
     }
+    let ceiling = placement
+        .scores
+        .iter()
+        .find(|s| s.predictor == model::REPETITION_MEAN_POLICY)
+        .expect("the repetition-mean ceiling");
+    assert_eq!(ceiling.source, None);
+    // Knowing each request's expected duration beats always taking the largest size.
+    let always_large = placement
+        .scores
+        .iter()
+        .find(|s| s.predictor == "always_large")
+        .unwrap();
+    assert!(ceiling.optimal_share > always_large.optimal_share);
     for score in &placement.scores {
         assert!((0.0..=1.0).contains(&score.optimal_share));
         assert!(score.mean_regret >= 0.0);

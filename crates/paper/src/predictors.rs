@@ -57,7 +57,8 @@ pub(crate) fn label(predictor: &str) -> String {
 }
 
 /// The placement policies shown, with their labels: the model deciding through CPU time (as
-/// `computelocator place` does) and through its duration booster, then every fixed size.
+/// `computelocator place` does) and through its duration booster, every fixed size, and the
+/// noise ceiling (each request's other repetitions standing in for a perfect model).
 pub(crate) fn placement_policies(
     placement: &PlacementEvaluation,
 ) -> Result<Vec<(String, &PlacementScore)>, PaperError> {
@@ -90,6 +91,10 @@ pub(crate) fn placement_policies(
             "the fixed-size placement baselines".into(),
         ));
     }
+    policies.push((
+        "repetition mean (noise ceiling)".to_owned(),
+        find(model::REPETITION_MEAN_POLICY)?,
+    ));
     Ok(policies)
 }
 

@@ -326,7 +326,9 @@ pub(crate) fn placement(placement: &PlacementEvaluation) -> Result<Table, PaperE
              duration. Optimal: the chosen size met the deadline at the cost of the cheapest \
              size that actually did (within 1 %). Regret: (cost of the choice − that cost) / \
              that cost; a choice that missed the deadline wasted its whole cost, so its regret \
-             is its cost / that cost.",
+             is its cost / that cost. The repetition mean decides by the mean duration of the \
+             same request's other repetitions on each size: what a model that knew every \
+             request's expected duration would do, so it bounds what run-to-run noise allows.",
             placement.folds
         )],
     })
