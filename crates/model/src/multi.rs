@@ -5,7 +5,7 @@
 use dataset::{AlignedRequest, SizeSpec};
 
 use crate::features::{RequestInput, Target, target_values};
-use crate::train::{FeatureMatrix, TargetTransform, TrainOptions, input_matrix};
+use crate::train::{FeatureMatrix, TargetTransform, TrainOptions, input_matrix, target_position};
 use crate::xgboost::{Booster, DMatrix};
 use crate::{ModelError, Result};
 
@@ -74,11 +74,7 @@ impl MultiOutputModel {
 
     /// Predictions of `target` for each input.
     pub fn predict(&self, target: Target, inputs: &[RequestInput<'_>]) -> Result<Vec<f64>> {
-        let position = self
-            .targets
-            .iter()
-            .position(|&t| t == target)
-            .ok_or(ModelError::MissingTarget(target))?;
+        let position = target_position(&self.targets, target)?;
         if inputs.is_empty() {
             return Ok(Vec::new());
         }

@@ -479,6 +479,14 @@ pub(crate) fn input_matrix(
     )?)
 }
 
+/// Where `target` sits among a model's `targets`.
+pub(crate) fn target_position(targets: &[Target], target: Target) -> Result<usize> {
+    targets
+        .iter()
+        .position(|&t| t == target)
+        .ok_or(ModelError::MissingTarget(target))
+}
+
 /// A size's CPU limit in cores.
 pub fn cores(size: &SizeSpec) -> f64 {
     f64::from(size.cpu_millicores) / 1000.0
@@ -505,12 +513,7 @@ fn model_file(target: Target) -> String {
 impl TrainedModel {
     /// Predictions of `target` for each input.
     pub fn predict(&self, target: Target, inputs: &[RequestInput<'_>]) -> Result<Vec<f64>> {
-        let position = self
-            .metadata
-            .targets
-            .iter()
-            .position(|&t| t == target)
-            .ok_or(ModelError::MissingTarget(target))?;
+        let position = target_position(&self.metadata.targets, target)?;
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
@@ -548,12 +551,7 @@ impl TrainedModel {
 
     /// The XGBoost JSON bytes of one target's booster.
     pub fn model_bytes(&self, target: Target) -> Result<Vec<u8>> {
-        let position = self
-            .metadata
-            .targets
-            .iter()
-            .position(|&t| t == target)
-            .ok_or(ModelError::MissingTarget(target))?;
+        let position = target_position(&self.metadata.targets, target)?;
         Ok(self.boosters[position].save_json()?)
     }
 
