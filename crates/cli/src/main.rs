@@ -147,6 +147,10 @@ struct ExperimentArgs {
     /// With --backend kube: the namespace the run's targets go to (it must exist).
     #[arg(long, default_value = deploy_kube::DEFAULT_NAMESPACE)]
     namespace: String,
+    /// With --backend kube: leave each size's Deployment, Service and pod in the cluster after
+    /// the run (or a failed rollout) for inspection; the run logs the command that removes them.
+    #[arg(long)]
+    keep: bool,
     /// Runs are written to OUT/<experiment>/<run-id>/.
     #[arg(long, default_value = "data/runs")]
     out: PathBuf,
@@ -296,7 +300,11 @@ fn experiment(args: ExperimentArgs) -> anyhow::Result<()> {
                 !args.no_limits,
                 "--no-limits: a cluster always enforces the pods' limits"
             );
-            harness::BackendChoice::External(kube_backend(&loaded.spec, &args.namespace)?)
+            harness::BackendChoice::External(kube_backend(
+                &loaded.spec,
+                &args.namespace,
+                args.keep,
+            )?)
         }
     };
     // A pod's processes cannot be sampled from here: Prometheus scrapes their /metrics.
@@ -341,6 +349,7 @@ fn experiment(args: ExperimentArgs) -> anyhow::Result<()> {
 fn kube_backend(
     spec: &experiment::Spec,
     namespace: &str,
+    keep: bool,
 ) -> anyhow::Result<harness::BackendFactory> {
     let render = manifests::RenderOptions {
         namespace: namespace.to_owned(),
@@ -370,6 +379,7 @@ fn kube_backend(
         });
         let mut options = deploy_kube::KubeOptions::new(run_id, builder);
         options.namespace = namespace.clone();
+        options.keep = keep;
         Ok(Box::new(deploy_kube::KubeBackend::new(options)?) as Box<dyn deploy::Backend>)
     }))
 }

@@ -6,7 +6,9 @@
 //!
 //! Invariant: every object this backend applies carries the labels `app`, `size` and `run-id`,
 //! and every path out — [`deploy::Deployed::shutdown`], a failed deploy, drop, or
-//! [`KubeBackend::delete_run`] — deletes the objects with its run's labels.
+//! [`KubeBackend::delete_run`] — deletes the objects with its run's labels; only with
+//! [`KubeOptions::keep`] do the first three leave them in place, and then they say (once, at
+//! info) which objects were kept and the `kubectl delete` that removes them.
 //!
 //! The API is synchronous like the trait it implements: the backend owns a small tokio runtime
 //! and blocks on it; relays and log followers run on that runtime.
@@ -72,6 +74,14 @@ impl RunLabels {
     pub fn selector(&self) -> String {
         format!("app={},size={},run-id={}", self.app, self.size, self.run_id)
     }
+
+    /// The `kubectl` command that deletes what the backend would have deleted for this size.
+    pub fn delete_command(&self, namespace: &str) -> String {
+        format!(
+            "kubectl delete deployments,services --namespace {namespace} --selector {}",
+            self.selector()
+        )
+    }
 }
 
 /// Builds a size's target Deployment and Service (e.g. `manifests::target_objects`). The
@@ -125,11 +135,14 @@ pub struct KubeOptions {
     pub target_container: String,
     /// Number of the first instance of each size (`small#<n>`), as in `LocalOptions`.
     pub first_instance: u32,
+    /// Leave a size's objects running after shutdown, drop or a failed deploy (to inspect
+    /// them); [`KubeBackend::delete_run`] still deletes, being asked to explicitly.
+    pub keep: bool,
 }
 
 impl KubeOptions {
     /// Defaults: namespace `computelocator`, inferred cluster access, automatic route, 5 min
-    /// rollout, 2 min teardown, ports 8000/9000, container `target`.
+    /// rollout, 2 min teardown, ports 8000/9000, container `target`, objects deleted.
     pub fn new(run_id: impl Into<String>, builder: ObjectBuilder) -> Self {
         Self {
             namespace: DEFAULT_NAMESPACE.to_owned(),
@@ -144,6 +157,7 @@ impl KubeOptions {
             metrics_port: 9000,
             target_container: "target".to_owned(),
             first_instance: 0,
+            keep: false,
         }
     }
 }
@@ -162,6 +176,7 @@ impl fmt::Debug for KubeOptions {
             .field("metrics_port", &self.metrics_port)
             .field("target_container", &self.target_container)
             .field("first_instance", &self.first_instance)
+            .field("keep", &self.keep)
             .finish_non_exhaustive()
     }
 }
@@ -372,5 +387,15 @@ mod tests {
         let labels = RunLabels::new("r1", "small");
         assert_eq!(labels.selector(), "app=cl-target,size=small,run-id=r1");
         assert_eq!(labels.to_map().len(), 3);
+    }
+
+    #[test]
+    fn the_delete_command_names_the_namespace_and_the_selector() {
+        let command = RunLabels::new("r1", "small").delete_command("lab");
+        assert_eq!(
+            command,
+            "kubectl delete deployments,services --namespace lab --selector \
+             app=cl-target,size=small,run-id=r1"
+        );
     }
 }

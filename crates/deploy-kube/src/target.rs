@@ -193,6 +193,25 @@ impl Objects {
         Ok(())
     }
 
+    /// Deletes this size's objects by their labels; with `keep`, leaves them and says which
+    /// they are and how to delete them by hand.
+    fn release(&self, shared: &Shared, instance: &str) -> Result<(), KubeError> {
+        if shared.options.keep {
+            tracing::info!(
+                %instance,
+                namespace = %shared.options.namespace,
+                "keeping deployment {} and service {} (and their pod); remove them with: {}",
+                self.deployment_name,
+                self.service_name,
+                self.labels.delete_command(&shared.options.namespace)
+            );
+            return Ok(());
+        }
+        shared
+            .block_on(delete_labelled(shared, &self.labels.selector()))
+            .map(drop)
+    }
+
     fn address(&self, shared: &Shared, pod: &str) -> PodAddress {
         PodAddress {
             namespace: shared.options.namespace.clone(),
@@ -649,8 +668,8 @@ pub struct KubeTarget {
     /// Records of replaced pods not yet handed out.
     pending: VecDeque<Value>,
     last_exit: Option<Exit>,
-    /// Set once the objects have been deleted (shutdown), so drop does not repeat it.
-    deleted: bool,
+    /// Set once shutdown deleted (or kept) the objects, so drop does not do it again.
+    released: bool,
 }
 
 impl KubeTarget {
@@ -676,12 +695,10 @@ impl KubeTarget {
                 started,
                 pending: VecDeque::new(),
                 last_exit: None,
-                deleted: false,
+                released: false,
             }),
             Err(failure) => {
-                if let Err(e) =
-                    shared.block_on(delete_labelled(&shared, &objects.labels.selector()))
-                {
+                if let Err(e) = objects.release(&shared, &instance) {
                     tracing::warn!(%instance, "teardown after a failed deploy: {e}");
                 }
                 Err(failure.into())
@@ -784,11 +801,9 @@ impl Deployed for KubeTarget {
 
     fn shutdown(mut self: Box<Self>) -> Result<(), DeployError> {
         self.current = None;
-        self.deleted = true;
-        let selector = self.objects.labels.selector();
-        self.shared
-            .block_on(delete_labelled(&self.shared, &selector))
-            .map(drop)
+        self.released = true;
+        self.objects
+            .release(&self.shared, &self.instance)
             .map_err(DeployError::from)
     }
 }
@@ -796,14 +811,10 @@ impl Deployed for KubeTarget {
 impl Drop for KubeTarget {
     fn drop(&mut self) {
         self.current = None;
-        if !self.deleted {
-            let selector = self.objects.labels.selector();
-            if let Err(e) = self
-                .shared
-                .block_on(delete_labelled(&self.shared, &selector))
-            {
-                tracing::warn!(instance = %self.instance, "teardown on drop: {e}");
-            }
+        if !self.released
+            && let Err(e) = self.objects.release(&self.shared, &self.instance)
+        {
+            tracing::warn!(instance = %self.instance, "teardown on drop: {e}");
         }
     }
 }

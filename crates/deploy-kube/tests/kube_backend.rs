@@ -6,18 +6,13 @@
 
 mod fake_api;
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use deploy::{Backend, DeployError, Exit, PodSize};
 use deploy_kube::{
-    ClusterAccess, DirectAddress, KubeBackend, KubeError, KubeOptions, Route, RunLabels, kube_error,
+    ClusterAccess, KubeBackend, KubeError, KubeOptions, Route, RunLabels, kube_error,
 };
-use fake_api::{FakeApiServer, LogFeed, PodFate, Recorded};
+use fake_api::{FakeApiServer, PodFate, RealTarget, Recorded};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 use serde_json::json;
@@ -70,58 +65,6 @@ fn options(url: &str, route: Route) -> KubeOptions {
     options.teardown_timeout = Duration::from_secs(5);
     options.poll_interval = Duration::from_millis(50);
     options
-}
-
-/// A real `cl-target` on loopback whose stdout is every fake pod's log.
-struct RealTarget {
-    child: Child,
-    api: SocketAddr,
-    metrics: SocketAddr,
-}
-
-impl RealTarget {
-    fn start(feed: Arc<LogFeed>) -> Self {
-        let mut child = Command::new(testkit::cl_target_binary())
-            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
-            .env("CL_TARGET_THREADS", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start cl-target");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-                if value["type"] == "listening" {
-                    let _ = tx.send(value);
-                }
-                feed.push(line);
-            }
-        });
-        let listening = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("listening line");
-        let addr = |key: &str| listening[key].as_str().unwrap().parse().unwrap();
-        Self {
-            api: addr("api"),
-            metrics: addr("metrics"),
-            child,
-        }
-    }
-
-    fn route(&self) -> Route {
-        Route::Custom(Arc::new(DirectAddress {
-            ports: BTreeMap::from([(8000, self.api), (9000, self.metrics)]),
-        }))
-    }
-}
-
-impl Drop for RealTarget {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn with(requests: &[Recorded], method: &str, path_part: &str) -> Vec<Recorded> {
@@ -476,4 +419,79 @@ fn fake_api_server_delete_run_removes_every_size_of_the_run() {
     // Their own teardown finds nothing left and does not fail.
     a.shutdown().unwrap();
     b.shutdown().unwrap();
+}
+
+/// What one cluster saw of a teardown path.
+struct Teardown {
+    deletes: Vec<Recorded>,
+    objects_left: usize,
+}
+
+/// Every way a size's objects can be torn down: `small` shut down, `medium` dropped (on a cluster
+/// whose pods run), and a deploy that fails (on one whose pods never pull their image).
+fn tear_down_every_way(keep: bool) -> (Teardown, Teardown) {
+    let running = FakeApiServer::start(PodFate::Ready);
+    let target = RealTarget::start(running.log_feed());
+    let mut ready_options = options(&running.url, target.route());
+    ready_options.keep = keep;
+    let backend = KubeBackend::new(ready_options).unwrap();
+    backend.deploy(&small()).unwrap().shutdown().unwrap();
+    drop(
+        backend
+            .deploy(&PodSize::new("medium", 250, 2 << 30))
+            .unwrap(),
+    );
+    let served = Teardown {
+        deletes: with(&running.requests(), "DELETE", "/"),
+        objects_left: running.object_count(),
+    };
+
+    let stuck = FakeApiServer::start(PodFate::ImagePullBackOff);
+    let mut failing_options = options(&stuck.url, Route::PortForward);
+    failing_options.keep = keep;
+    let failing = KubeBackend::new(failing_options).unwrap();
+    assert!(failing.deploy(&small()).is_err(), "the rollout must fail");
+    let failed = Teardown {
+        deletes: with(&stuck.requests(), "DELETE", "/"),
+        objects_left: stuck.object_count(),
+    };
+    if keep {
+        // The explicit delete of the whole run still deletes what was kept.
+        assert_eq!(backend.delete_run().unwrap(), 4);
+        assert_eq!(running.object_count(), 0);
+        assert_eq!(failing.delete_run().unwrap(), 2);
+        assert_eq!(stuck.object_count(), 0);
+    }
+    (served, failed)
+}
+
+#[test]
+fn fake_api_server_keep_leaves_the_objects_of_shutdown_drop_and_a_failed_deploy() {
+    let (served, failed) = tear_down_every_way(true);
+    assert!(served.deletes.is_empty(), "{:?}", served.deletes);
+    assert_eq!(
+        served.objects_left, 6,
+        "two deployments, two services, two pods"
+    );
+    assert!(failed.deletes.is_empty(), "{:?}", failed.deletes);
+    assert_eq!(failed.objects_left, 3, "deployment, service and stuck pod");
+}
+
+#[test]
+fn fake_api_server_without_keep_shutdown_drop_and_a_failed_deploy_delete() {
+    let (served, failed) = tear_down_every_way(false);
+    let deleted: Vec<&str> = served.deletes.iter().map(|r| r.path.as_str()).collect();
+    for name in ["cl-run-7-small", "cl-run-7-medium"] {
+        for kind in ["deployments", "services"] {
+            assert!(
+                deleted
+                    .iter()
+                    .any(|p| p.ends_with(&format!("/{kind}/{name}"))),
+                "{kind}/{name} not deleted: {deleted:?}"
+            );
+        }
+    }
+    assert_eq!(served.objects_left, 0);
+    assert_eq!(failed.deletes.len(), 2, "{:?}", failed.deletes);
+    assert_eq!(failed.objects_left, 0);
 }

@@ -3,9 +3,16 @@
 use serde_json::json;
 
 use crate::names::{
-    LOKI, LOKI_PORT, OBSERVER_CONTAINER, RUN_ID_LABEL, SIZE_LABEL, TARGET_APP, TARGET_CONTAINER,
+    APP_LABEL, LOKI, LOKI_PORT, METRICS_JOB, OBSERVER_CONTAINER, RUN_ID_LABEL, SIZE_LABEL,
+    TARGET_APP, TARGET_CONTAINER, TARGET_METRICS_PORT_NAME,
 };
 use crate::yaml::value_to_yaml;
+
+/// The series cl-target's own `/metrics` contributes (the rest come from the observer).
+const CGROUP_METRICS: &str = "cgroup_.*";
+/// The cgroup job's target label for the size, renamed to `size` on its series (see
+/// [`prometheus_config`]).
+const CGROUP_TARGET_SIZE_LABEL: &str = "target_size";
 
 /// A Prometheus duration for milliseconds: `1s`, `1500ms`.
 fn prometheus_duration(ms: u64) -> String {
@@ -24,57 +31,121 @@ fn pod_label_meta(label: &str) -> String {
     )
 }
 
-/// Scrapes every target pod's observer (found through the pod's `prometheus.io/*`
-/// annotations) at the spec's interval, labelled as the aggregator expects: `size`, `pod`,
-/// `instance` (= the pod name, as in Loki), `pod_ip`, and `run_id` for a run's own targets.
+/// Where each target pod's series come from. Two scrape jobs per pod, split by metric name so
+/// no series name is served twice:
+///
+/// - `computelocator` scrapes the observer sidecar (found through the pod's `prometheus.io/*`
+///   annotations): the target's process gauges, sampled from outside its CPU budget. It drops
+///   any `cgroup_*` series, so an observer that can see the target's cgroup does not duplicate
+///   the job below.
+/// - `computelocator-cgroup` scrapes the target container's own `/metrics` (its `metrics`
+///   port) and keeps only the `cgroup_*` series: quota, memory limit, throttling. From the
+///   sidecar the target's cgroup is in another cgroup namespace; only the target itself sees
+///   its limits.
+///
+/// Every series is labelled as the aggregator reads it: `job="computelocator"` (what its sample
+/// selector names), `size`, `instance` (= the pod name, as in Loki), `pod`, `pod_ip`, and
+/// `run_id` for a run's own targets; so `/endpoints` finds `cgroup_cpu_quota_cores` and
+/// `cgroup_memory_limit_bytes` under the `instance` of the pod it lists. The cgroup job's
+/// *targets* carry the size as `target_size` and the series get it back as `size` through
+/// metric relabelling: `/endpoints` lists every active target that has a `size` label, so each
+/// pod is listed once (by its observer job) rather than twice, and the two jobs' `up` series
+/// never collide.
 pub(crate) fn prometheus_config(namespace: &str, scrape_interval_ms: u64) -> String {
     let interval = prometheus_duration(scrape_interval_ms);
+    let discovery = json!([{
+        "role": "pod",
+        "namespaces": {"names": [namespace]},
+        "selectors": [{"role": "pod", "label": format!("{APP_LABEL}={TARGET_APP}")}],
+    }]);
     let copy = |source: &str, target: &str| json!({"action": "replace", "source_labels": [source], "target_label": target});
+    let scrape_opted_in = json!({
+        "action": "keep",
+        "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
+        "regex": "true",
+    });
+    // The labels both jobs give their series; `size_label` is where the target's size goes.
+    let target_labels = |size_label: &str| {
+        vec![
+            copy(&pod_label_meta(SIZE_LABEL), size_label),
+            copy("__meta_kubernetes_pod_name", "pod"),
+            copy("__meta_kubernetes_pod_name", "instance"),
+            copy("__meta_kubernetes_pod_ip", "pod_ip"),
+            copy(&pod_label_meta(RUN_ID_LABEL), "run_id"),
+        ]
+    };
+    let mut observer_relabelling = vec![
+        scrape_opted_in.clone(),
+        // One target per pod: the observer's container, whatever ports others declare.
+        json!({
+            "action": "keep",
+            "source_labels": ["__meta_kubernetes_pod_container_name"],
+            "regex": OBSERVER_CONTAINER,
+        }),
+        json!({
+            "action": "replace",
+            "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"],
+            "regex": "(.+)",
+            "target_label": "__metrics_path__",
+        }),
+        json!({
+            "action": "replace",
+            "source_labels": ["__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port"],
+            "regex": "([^:]+)(?::\\d+)?;(\\d+)",
+            "replacement": "$1:$2",
+            "target_label": "__address__",
+        }),
+    ];
+    observer_relabelling.extend(target_labels(SIZE_LABEL));
+    let mut cgroup_relabelling = vec![
+        scrape_opted_in,
+        // One target per pod: the target container's metrics port (discovery already set
+        // `__address__` to the pod IP and that port).
+        json!({
+            "action": "keep",
+            "source_labels": [
+                "__meta_kubernetes_pod_container_name",
+                "__meta_kubernetes_pod_container_port_name",
+            ],
+            "regex": format!("{TARGET_CONTAINER};{TARGET_METRICS_PORT_NAME}"),
+        }),
+        // Job names are unique per scrape config; the series share the observer job's.
+        json!({"action": "replace", "target_label": "job", "replacement": METRICS_JOB}),
+    ];
+    cgroup_relabelling.extend(target_labels(CGROUP_TARGET_SIZE_LABEL));
     let config = json!({
         "global": {
             "scrape_interval": interval,
             "scrape_timeout": interval,
             "evaluation_interval": "15s",
         },
-        "scrape_configs": [{
-            "job_name": "cl-observer",
-            "kubernetes_sd_configs": [{
-                "role": "pod",
-                "namespaces": {"names": [namespace]},
-                "selectors": [{"role": "pod", "label": format!("app={TARGET_APP}")}],
-            }],
-            "relabel_configs": [
-                {
-                    "action": "keep",
-                    "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
-                    "regex": "true",
-                },
-                // One target per pod: the observer's container, whatever ports others declare.
-                {
-                    "action": "keep",
-                    "source_labels": ["__meta_kubernetes_pod_container_name"],
-                    "regex": OBSERVER_CONTAINER,
-                },
-                {
-                    "action": "replace",
-                    "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"],
-                    "regex": "(.+)",
-                    "target_label": "__metrics_path__",
-                },
-                {
-                    "action": "replace",
-                    "source_labels": ["__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port"],
-                    "regex": "([^:]+)(?::\\d+)?;(\\d+)",
-                    "replacement": "$1:$2",
-                    "target_label": "__address__",
-                },
-                copy(&pod_label_meta(SIZE_LABEL), "size"),
-                copy("__meta_kubernetes_pod_name", "pod"),
-                copy("__meta_kubernetes_pod_name", "instance"),
-                copy("__meta_kubernetes_pod_ip", "pod_ip"),
-                copy(&pod_label_meta(RUN_ID_LABEL), "run_id"),
-            ],
-        }],
+        "scrape_configs": [
+            {
+                "job_name": METRICS_JOB,
+                "kubernetes_sd_configs": discovery,
+                "relabel_configs": observer_relabelling,
+                "metric_relabel_configs": [{
+                    "action": "drop",
+                    "source_labels": ["__name__"],
+                    "regex": CGROUP_METRICS,
+                }],
+            },
+            {
+                "job_name": format!("{METRICS_JOB}-cgroup"),
+                "kubernetes_sd_configs": discovery,
+                "metrics_path": "/metrics",
+                "relabel_configs": cgroup_relabelling,
+                "metric_relabel_configs": [
+                    {
+                        "action": "keep",
+                        "source_labels": ["__name__"],
+                        "regex": CGROUP_METRICS,
+                    },
+                    copy(CGROUP_TARGET_SIZE_LABEL, SIZE_LABEL),
+                    {"action": "labeldrop", "regex": CGROUP_TARGET_SIZE_LABEL},
+                ],
+            },
+        ],
     });
     value_to_yaml(&config)
 }

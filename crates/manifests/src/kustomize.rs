@@ -1,6 +1,7 @@
-//! The kustomize layout: `base/` (one file per component plus `kustomization.yaml`) and the
-//! `kind` and `minikube` overlays, whose JSON patches are also applied here so tests can
-//! validate what each overlay produces without kustomize.
+//! The kustomize layout: `base/` (the shared stack, one file per component plus
+//! `kustomization.yaml`), the `kind` and `minikube` overlays, whose JSON patches are also
+//! applied here so tests can validate what each overlay produces without kustomize, and the
+//! opt-in `components/static-targets` (a kustomize Component holding long-running targets).
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 use crate::error::ManifestError;
 use crate::names::AGGREGATOR;
 use crate::options::RenderOptions;
-use crate::stack::components;
+use crate::stack::{components, static_targets};
 use crate::yaml::value_to_yaml;
 
 /// A file of the kustomize tree: its path relative to the tree's root, and its contents.
@@ -137,10 +138,21 @@ fn apply_operation(object: &mut Value, operation: &Value) -> Result<(), String> 
     Ok(())
 }
 
-fn kustomization(resources: Vec<String>, patches: &[Patch]) -> String {
+/// Where [`render_kustomize`] puts the static targets: a kustomize Component, added to a
+/// kustomization with `components: [<path to k8s>/components/static-targets]`.
+pub const STATIC_TARGETS_COMPONENT: &str = "components/static-targets";
+
+/// A `Kustomization`, or with `component` a `Component` (which only takes effect where a
+/// kustomization lists it under `components`).
+fn kustomization(resources: Vec<String>, patches: &[Patch], component: bool) -> String {
+    let (api_version, kind) = if component {
+        ("kustomize.config.k8s.io/v1alpha1", "Component")
+    } else {
+        ("kustomize.config.k8s.io/v1beta1", "Kustomization")
+    };
     let mut document = json!({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
+        "apiVersion": api_version,
+        "kind": kind,
         "resources": resources,
     });
     if !patches.is_empty() {
@@ -158,7 +170,8 @@ fn kustomization(resources: Vec<String>, patches: &[Patch]) -> String {
 }
 
 /// Every file of the kustomize tree for `spec`: `base/<component>.yaml`,
-/// `base/kustomization.yaml`, and `overlays/<name>/kustomization.yaml`.
+/// `base/kustomization.yaml`, `overlays/<name>/kustomization.yaml`, and
+/// `components/static-targets/{targets,kustomization}.yaml`.
 pub fn render_kustomize(
     spec: &Spec,
     opts: &RenderOptions,
@@ -174,14 +187,23 @@ pub fn render_kustomize(
     }
     files.push(GeneratedFile {
         path: "base/kustomization.yaml".to_owned(),
-        contents: kustomization(resources, &[]),
+        contents: kustomization(resources, &[], false),
     });
     for overlay in overlays() {
         files.push(GeneratedFile {
             path: format!("overlays/{}/kustomization.yaml", overlay.name),
-            contents: kustomization(vec!["../../base".to_owned()], &overlay.patches),
+            contents: kustomization(vec!["../../base".to_owned()], &overlay.patches, false),
         });
     }
+    let targets = static_targets(spec, opts)?;
+    files.push(GeneratedFile {
+        path: format!("{STATIC_TARGETS_COMPONENT}/{}", targets.file),
+        contents: crate::to_yaml(&targets.objects)?,
+    });
+    files.push(GeneratedFile {
+        path: format!("{STATIC_TARGETS_COMPONENT}/kustomization.yaml"),
+        contents: kustomization(vec![targets.file.to_owned()], &[], true),
+    });
     Ok(files)
 }
 

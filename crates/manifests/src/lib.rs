@@ -4,9 +4,10 @@
 //! Deployment and Service per pod size (the workload server plus its `cl-observer` sidecar),
 //! Prometheus, Loki and Grafana Alloy, `cl-aggregator`, the harness Job, ServiceAccounts with
 //! namespaced least-privilege RBAC and NetworkPolicies — and write them as YAML or as a kustomize
-//! base with `kind` and `minikube` overlays. The Kubernetes backend server-side-applies the same
-//! values ([`target_objects`] per size and run), so what is committed under `k8s/` is exactly
-//! what the backend creates.
+//! tree: a base with the shared stack, `kind` and `minikube` overlays, and the per-size targets
+//! as the opt-in `static-targets` component (the harness Job deploys each run's own targets).
+//! The Kubernetes backend server-side-applies the same values ([`target_objects`] per size and
+//! run), so the targets committed under `k8s/` are exactly what the backend creates.
 //!
 //! Invariants:
 //! - Output is a pure function of the spec and [`RenderOptions`]: fixed object order, keys
@@ -31,12 +32,12 @@ pub mod names;
 
 pub use error::ManifestError;
 pub use kustomize::{
-    GeneratedFile, KIND_AGGREGATOR_NODE_PORT, Overlay, Patch, overlays, render_kustomize,
-    write_kustomize,
+    GeneratedFile, KIND_AGGREGATOR_NODE_PORT, Overlay, Patch, STATIC_TARGETS_COMPONENT, overlays,
+    render_kustomize, write_kustomize,
 };
 pub use object::Object;
 pub use options::RenderOptions;
 pub use security::{Violation, restricted_violations};
-pub use stack::{Component, components, stack};
+pub use stack::{Component, components, stack, static_targets};
 pub use target::{TargetObjects, target_objects};
 pub use yaml::to_yaml;

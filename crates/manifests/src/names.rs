@@ -7,6 +7,10 @@ pub const APP_LABEL: &str = "app";
 pub const SIZE_LABEL: &str = "size";
 /// Tells runs apart when the backend deploys per-run targets.
 pub const RUN_ID_LABEL: &str = "run-id";
+/// Only on the static targets (`components/static-targets`): their Services and Deployments
+/// select it, so they never pick up a run's pods, which share `app` and `size`.
+pub const TARGET_SET_LABEL: &str = "target-set";
+pub const STATIC_TARGET_SET: &str = "static";
 /// On every object, so `kubectl get all -l app.kubernetes.io/part-of=computelocator` finds them.
 pub const PART_OF_LABEL: &str = "app.kubernetes.io/part-of";
 pub const PART_OF: &str = "computelocator";
@@ -27,9 +31,15 @@ pub const OBSERVER_CONTAINER: &str = "observer";
 pub const TARGET_HTTP_PORT: i32 = 8000;
 pub const TARGET_METRICS_PORT: i32 = 9000;
 pub const OBSERVER_PORT: i32 = 9100;
+/// The name of cl-target's metrics port, which Prometheus's cgroup job selects.
+pub const TARGET_METRICS_PORT_NAME: &str = "metrics";
 pub const AGGREGATOR_PORT: i32 = 5000;
 pub const PROMETHEUS_PORT: i32 = 9090;
 pub const LOKI_PORT: i32 = 3100;
+
+/// The `job` label of every target series in Prometheus: the one the aggregator's sample
+/// selector names (`collect::DEFAULT_SELECTOR`).
+pub const METRICS_JOB: &str = "computelocator";
 
 pub const TARGET_IMAGE: &str = "computelocator/target";
 pub const AGGREGATOR_IMAGE: &str = "computelocator/aggregator";

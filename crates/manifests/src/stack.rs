@@ -28,10 +28,10 @@ use crate::options::RenderOptions;
 use crate::security::{container_security_context, guaranteed, pod_security_context};
 use crate::target::{container_port, http_probe, http_probe_at, service_port, target_objects};
 
-/// One file of the kustomize base and the objects it holds, in order.
+/// One file of the kustomize tree and the objects it holds, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Component {
-    /// File name inside the base, e.g. `targets.yaml`.
+    /// File name inside its directory, e.g. `prometheus.yaml`.
     pub file: &'static str,
     pub objects: Vec<Object>,
 }
@@ -45,9 +45,10 @@ const COMPUTELOCATOR_UID: i64 = crate::target::TARGET_UID;
 const ALLOY_HTTP_PORT: i32 = 12345;
 const RUNS_DIR: &str = "/data/runs";
 
-/// Every object of `spec`'s deployment, in the order they are applied: namespace, accounts
-/// and RBAC, targets, Prometheus, Loki, Alloy, the aggregator, the harness Job, and the
-/// NetworkPolicies.
+/// The shared stack of `spec`'s deployment, in the order it is applied: namespace, accounts
+/// and RBAC, Prometheus, Loki, Alloy, the aggregator, the harness Job, and the
+/// NetworkPolicies. No targets: the harness Job's kube backend deploys each run's own, and
+/// long-running targets are the opt-in [`static_targets`].
 pub fn stack(spec: &Spec, opts: &RenderOptions) -> Result<Vec<Object>, ManifestError> {
     Ok(components(spec, opts)?
         .into_iter()
@@ -59,11 +60,10 @@ pub fn stack(spec: &Spec, opts: &RenderOptions) -> Result<Vec<Object>, ManifestE
 pub fn components(spec: &Spec, opts: &RenderOptions) -> Result<Vec<Component>, ManifestError> {
     spec.validate()?;
     opts.check()?;
-    let mut targets = Vec::with_capacity(2 * spec.sizes.len());
+    // The harness Job deploys a target of every size: a size that cannot become one is
+    // refused here, before anything is applied.
     for size in &spec.sizes {
-        let objects = target_objects(spec, size, opts)?;
-        targets.push(objects.deployment.into());
-        targets.push(objects.service.into());
+        target_objects(spec, size, opts)?;
     }
     Ok(vec![
         Component {
@@ -73,10 +73,6 @@ pub fn components(spec: &Spec, opts: &RenderOptions) -> Result<Vec<Component>, M
         Component {
             file: "rbac.yaml",
             objects: rbac(opts),
-        },
-        Component {
-            file: "targets.yaml",
-            objects: targets,
         },
         Component {
             file: "prometheus.yaml",
@@ -103,6 +99,25 @@ pub fn components(spec: &Spec, opts: &RenderOptions) -> Result<Vec<Component>, M
             objects: network_policies(opts),
         },
     ])
+}
+
+/// A long-running Deployment and Service per size of `spec` (`target-<size>`, labelled
+/// `target-set=static`), for driving by hand or watching through the live aggregator. Not part
+/// of the base: beside the harness Job's per-run targets they would double the CPU and memory
+/// the experiment reserves. With `opts.run_id` set these are that run's targets, as the kube
+/// backend applies them.
+pub fn static_targets(spec: &Spec, opts: &RenderOptions) -> Result<Component, ManifestError> {
+    spec.validate()?;
+    let mut objects = Vec::with_capacity(2 * spec.sizes.len());
+    for size in &spec.sizes {
+        let target = target_objects(spec, size, opts)?;
+        objects.push(target.deployment.into());
+        objects.push(target.service.into());
+    }
+    Ok(Component {
+        file: "targets.yaml",
+        objects,
+    })
 }
 
 /// `extra` plus the `part-of` label every object carries.
@@ -207,9 +222,6 @@ fn role_with_binding(
 /// each limited to this namespace and to what it does.
 fn rbac(opts: &RenderOptions) -> Vec<Object> {
     const READ: [&str; 3] = ["get", "list", "watch"];
-    const MANAGE: [&str; 7] = [
-        "get", "list", "watch", "create", "update", "patch", "delete",
-    ];
     let mut objects: Vec<Object> = vec![
         service_account(TARGET_SERVICE_ACCOUNT, TARGET_APP, opts, false).into(),
         service_account(PROMETHEUS, PROMETHEUS_APP, opts, true).into(),
@@ -232,23 +244,35 @@ fn rbac(opts: &RenderOptions) -> Vec<Object> {
         opts,
         vec![rule("", &["pods", "pods/log"], &READ)],
     ));
-    // The kube backend: apply and delete a run's targets, wait for them (pods, events name
-    // what is stuck), read their logs, port-forward to them, check quotas before deploying.
     objects.extend(role_with_binding(
         HARNESS,
         HARNESS_APP,
         opts,
-        vec![
-            rule("apps", &["deployments"], &MANAGE),
-            rule("", &["services"], &MANAGE),
-            rule("", &["pods"], &["get", "list", "watch", "delete"]),
-            rule("", &["pods/log"], &["get"]),
-            rule("", &["pods/portforward"], &["get", "create"]),
-            rule("", &["events"], &READ),
-            rule("", &["resourcequotas", "limitranges"], &["get", "list"]),
-        ],
+        harness_rules(),
     ));
     objects
+}
+
+/// Exactly what the kube backend does, and what its preflight asks the API server it may do
+/// (deploy-kube's `preflight::REQUIRED`): server-side apply of a run's Deployments and
+/// Services (create + patch), reading their status, watching and restarting pods, following
+/// the target's log, and deleting the run's objects by label. Besides, it lists limit ranges
+/// and resource quotas to check the sizes fit before deploying, and events to name why a pod
+/// is stuck. Nothing else: in the cluster the backend reaches targets through Service DNS, so
+/// no `pods/portforward`; cluster-scoped reads (namespace, nodes) it may be refused and only
+/// warns; SelfSubjectAccessReviews every authenticated identity may create.
+fn harness_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(
+            "apps",
+            &["deployments"],
+            &["get", "list", "create", "patch", "delete"],
+        ),
+        rule("", &["services"], &["list", "create", "patch", "delete"]),
+        rule("", &["pods"], &["get", "list", "watch", "delete"]),
+        rule("", &["pods/log"], &["get"]),
+        rule("", &["events", "limitranges", "resourcequotas"], &["list"]),
+    ]
 }
 
 fn config_map(name: &str, app: &str, opts: &RenderOptions, file: &str, text: String) -> ConfigMap {
@@ -635,10 +659,12 @@ fn policy(
     .into()
 }
 
-/// Nothing reaches a pod in the namespace unless a policy below lets it: the targets only
-/// from the harness (workload API) and Prometheus (metrics), and they reach nothing
-/// themselves; the aggregator's API from pods of this namespace; Prometheus and Loki only from
-/// their readers and writers. (Port-forwards enter through the kubelet and are not subject to
+/// Nothing reaches a pod in the namespace unless a policy below lets it: the targets (static or
+/// a run's: the policy selects `app=cl-target` only) from the harness (the workload API, and
+/// the target's `/metrics` for the Prometheus the harness runs) and from the in-cluster
+/// Prometheus (the observer's and the target's metrics), and they reach nothing themselves;
+/// the aggregator's API from pods of this namespace; Prometheus and Loki only from their
+/// readers and writers. (Port-forwards enter through the kubelet and are not subject to
 /// NetworkPolicy.)
 fn network_policies(opts: &RenderOptions) -> Vec<Object> {
     vec![
@@ -654,7 +680,10 @@ fn network_policies(opts: &RenderOptions) -> Vec<Object> {
             opts,
             app_selector(TARGET_APP),
             vec![
-                ingress(Some(from_apps(&[HARNESS_APP])), &[TARGET_HTTP_PORT]),
+                ingress(
+                    Some(from_apps(&[HARNESS_APP])),
+                    &[TARGET_HTTP_PORT, TARGET_METRICS_PORT],
+                ),
                 ingress(
                     Some(from_apps(&[PROMETHEUS_APP])),
                     &[OBSERVER_PORT, TARGET_METRICS_PORT],

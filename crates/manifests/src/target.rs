@@ -15,9 +15,10 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::error::ManifestError;
 use crate::names::{
-    APP_LABEL, OBSERVER_CONTAINER, OBSERVER_PORT, RUN_ID_LABEL, SIZE_LABEL, TARGET_APP,
-    TARGET_CONTAINER, TARGET_HTTP_PORT, TARGET_IMAGE, TARGET_METRICS_PORT, TARGET_SERVICE_ACCOUNT,
-    check_dns1035_label, target_name,
+    APP_LABEL, OBSERVER_CONTAINER, OBSERVER_PORT, RUN_ID_LABEL, SIZE_LABEL, STATIC_TARGET_SET,
+    TARGET_APP, TARGET_CONTAINER, TARGET_HTTP_PORT, TARGET_IMAGE, TARGET_METRICS_PORT,
+    TARGET_METRICS_PORT_NAME, TARGET_SERVICE_ACCOUNT, TARGET_SET_LABEL, check_dns1035_label,
+    target_name,
 };
 use crate::options::RenderOptions;
 use crate::security::{container_security_context, guaranteed, pod_security_context};
@@ -44,9 +45,12 @@ pub struct TargetObjects {
 
 /// The Deployment and Service of one size of `spec`.
 ///
-/// - Labels `app=cl-target`, `size`, and `run-id` when the options name a run; the pod is
-///   annotated `prometheus.io/{scrape,port,path}` for the observer's endpoint, which Prometheus
-///   scrapes (the target's own `/metrics` on port 9000 stays for clusters without it).
+/// - Labels `app=cl-target`, `size`, and `run-id` when the options name a run, else
+///   `target-set=static` (the static targets of `components/static-targets`): the selectors
+///   carry the same labels, so a static target's Service never sends traffic to a run's pod of
+///   the same size. The pod is annotated `prometheus.io/{scrape,port,path}` for the observer's
+///   endpoint; Prometheus also scrapes the `cgroup_*` series of the target's own `/metrics`
+///   (port 9000), which the harness's own Prometheus reads in full.
 /// - Requests equal limits (Guaranteed QoS) for both containers. The original's requests are
 ///   not recorded here; equal requests make the measured budget exactly the spec's: the
 ///   scheduler reserves all of it and the pod is never squeezed below its limits by a busy node.
@@ -67,9 +71,11 @@ pub fn target_objects(
         (APP_LABEL.to_owned(), TARGET_APP.to_owned()),
         (SIZE_LABEL.to_owned(), size.name.clone()),
     ]);
-    if let Some(run_id) = &opts.run_id {
-        selector.insert(RUN_ID_LABEL.to_owned(), run_id.clone());
-    }
+    let (set_label, set) = match &opts.run_id {
+        Some(run_id) => (RUN_ID_LABEL, run_id.as_str()),
+        None => (TARGET_SET_LABEL, STATIC_TARGET_SET),
+    };
+    selector.insert(set_label.to_owned(), set.to_owned());
     let object_labels = labels(&selector);
     let annotations = BTreeMap::from([
         ("prometheus.io/scrape".to_owned(), "true".to_owned()),
@@ -124,7 +130,7 @@ pub fn target_objects(
             selector: Some(selector),
             ports: Some(vec![
                 service_port("http", TARGET_HTTP_PORT),
-                service_port("metrics", TARGET_METRICS_PORT),
+                service_port(TARGET_METRICS_PORT_NAME, TARGET_METRICS_PORT),
                 service_port("observer", OBSERVER_PORT),
             ]),
             ..Default::default()
@@ -184,7 +190,7 @@ fn target_container(size: &SizeSpec, opts: &RenderOptions) -> Container {
         ]),
         ports: Some(vec![
             container_port("http", TARGET_HTTP_PORT),
-            container_port("metrics", TARGET_METRICS_PORT),
+            container_port(TARGET_METRICS_PORT_NAME, TARGET_METRICS_PORT),
         ]),
         readiness_probe: Some(http_probe("http", 10)),
         resources: Some(guaranteed(

@@ -1,37 +1,40 @@
 //! The rendered objects of the built-in `sized-sweep` spec: snapshots of every object, the
-//! committed `k8s/` tree, the restricted-profile lint, Guaranteed QoS, run-scoped targets, bad
+//! committed `k8s/` tree, the restricted-profile lint, Guaranteed QoS, run-scoped and static
+//! targets and what selects them, the harness's RBAC against what the kube backend asks, bad
 //! input, and schema validation with the pinned `kubernetes-validate` (scripts/validate-k8s).
 
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use experiment::{Memory, SizeSpec, Spec};
-use manifests::{ManifestError, Object, RenderOptions, restricted_violations};
+use experiment::{Memory, SizeSpec};
+use manifests::{Component, ManifestError, Object, RenderOptions, restricted_violations};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+use common::{
+    RUN_ID, base_stack, config_file, find, labels_select, pod_labels, run_options,
+    selector_matches, sized_sweep, workspace,
+};
+
+fn static_targets(options: &RenderOptions) -> Vec<Object> {
+    manifests::static_targets(&sized_sweep(), options)
+        .unwrap()
+        .objects
 }
 
-fn sized_sweep() -> Spec {
-    experiment::load("sized-sweep", &workspace())
-        .expect("the built-in sized-sweep spec")
-        .spec
-}
-
-fn base_stack() -> Vec<Object> {
-    manifests::stack(&sized_sweep(), &RenderOptions::default()).unwrap()
-}
-
-fn run_options() -> RenderOptions {
-    RenderOptions {
-        run_id: Some("20240601T120000Z-ab12".to_owned()),
-        ..RenderOptions::default()
-    }
+/// The base's components and the static targets' component, as the tree holds them.
+fn every_component() -> Vec<Component> {
+    let spec = sized_sweep();
+    let options = RenderOptions::default();
+    let mut components = manifests::components(&spec, &options).unwrap();
+    components.push(manifests::static_targets(&spec, &options).unwrap());
+    components
 }
 
 #[test]
 fn every_object_matches_its_snapshot() {
-    for component in manifests::components(&sized_sweep(), &RenderOptions::default()).unwrap() {
+    for component in every_component() {
         for object in component.objects {
             let name = format!(
                 "{}__{}__{}",
@@ -47,7 +50,15 @@ fn every_object_matches_its_snapshot() {
 #[test]
 fn the_committed_k8s_tree_is_up_to_date() {
     let files = manifests::render_kustomize(&sized_sweep(), &RenderOptions::default()).unwrap();
-    assert!(files.len() >= 12, "{}", files.len());
+    assert!(files.len() >= 13, "{}", files.len());
+    let rendered: BTreeSet<PathBuf> = files.iter().map(|f| PathBuf::from(&f.path)).collect();
+    for committed in yaml_files_under(&workspace().join("k8s")) {
+        assert!(
+            rendered.contains(&committed),
+            "k8s/{} is not rendered any more; delete it",
+            committed.display()
+        );
+    }
     for file in files {
         let path = workspace().join("k8s").join(&file.path);
         let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
@@ -62,6 +73,23 @@ fn the_committed_k8s_tree_is_up_to_date() {
             file.path
         );
     }
+}
+
+/// The `.yaml` files under `dir`, relative to it.
+fn yaml_files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                found.push(path.strip_prefix(dir).unwrap().to_owned());
+            }
+        }
+    }
+    found
 }
 
 #[test]
@@ -82,9 +110,10 @@ fn rendering_is_deterministic_and_write_kustomize_writes_what_render_gives() {
 #[test]
 fn every_pod_template_meets_the_restricted_profile() {
     for options in [RenderOptions::default(), run_options()] {
-        let objects = manifests::stack(&sized_sweep(), &options).unwrap();
+        let mut objects = manifests::stack(&sized_sweep(), &options).unwrap();
+        objects.extend(static_targets(&options));
         let pods: Vec<&Object> = objects.iter().filter(|o| o.pod_spec().is_some()).collect();
-        // 3 targets + Prometheus, Loki, Alloy, aggregator + the harness Job.
+        // Prometheus, Loki, Alloy, aggregator + the harness Job, and 3 static or run targets.
         assert_eq!(pods.len(), 8);
         for object in pods {
             let violations = restricted_violations(object.pod_spec().unwrap());
@@ -102,7 +131,7 @@ fn every_pod_template_meets_the_restricted_profile() {
 fn the_lint_names_each_violation_and_its_container() {
     use k8s_openapi::api::core::v1::{HostPathVolumeSource, Volume};
 
-    let mut objects = base_stack();
+    let mut objects = static_targets(&RenderOptions::default());
     let target = objects
         .iter_mut()
         .find(|o| o.kind() == "Deployment" && o.name() == "target-small")
@@ -148,7 +177,10 @@ fn the_lint_names_each_violation_and_its_container() {
 
 #[test]
 fn every_container_is_guaranteed_qos_and_pulls_a_pinned_image() {
-    for object in base_stack() {
+    for object in base_stack()
+        .into_iter()
+        .chain(static_targets(&RenderOptions::default()))
+    {
         let Some(pod) = object.pod_spec() else {
             continue;
         };
@@ -195,11 +227,13 @@ fn a_run_gets_its_own_names_labels_and_selectors() {
     let spec = sized_sweep();
     let options = run_options();
     let objects = manifests::target_objects(&spec, &spec.sizes[0], &options).unwrap();
-    let name = "target-small-20240601t120000z-ab12";
+    let name = format!("target-small-{}", RUN_ID.to_ascii_lowercase());
+    let name = name.as_str();
     assert_eq!(objects.deployment.metadata.name.as_deref(), Some(name));
     assert_eq!(objects.service.metadata.name.as_deref(), Some(name));
     let selector = objects.service.spec.unwrap().selector.unwrap();
-    assert_eq!(selector["run-id"], "20240601T120000Z-ab12");
+    assert_eq!(selector["run-id"], RUN_ID);
+    assert!(!selector.contains_key("target-set"), "{selector:?}");
     assert_eq!(selector["size"], "small");
     let deployment = objects.deployment.spec.unwrap();
     assert_eq!(
@@ -387,4 +421,251 @@ fn an_overlay_patch_without_its_object_is_an_error() {
     let mut objects: Vec<serde_json::Value> = Vec::new();
     let err = overlay.apply(&mut objects).unwrap_err();
     assert!(err.to_string().contains("Service aggregator"), "{err}");
+}
+
+#[test]
+fn the_base_holds_the_shared_stack_and_the_static_targets_are_an_opt_in_component() {
+    for object in base_stack() {
+        if !matches!(object.kind(), "Deployment" | "Service") {
+            continue;
+        }
+        let labels = object.metadata().labels.clone().unwrap_or_default();
+        assert_ne!(
+            labels.get("app").map(String::as_str),
+            Some("cl-target"),
+            "{} {} is a target in the base",
+            object.kind(),
+            object.name()
+        );
+    }
+    let files = manifests::render_kustomize(&sized_sweep(), &RenderOptions::default()).unwrap();
+    let kustomization = |path: &str| {
+        let file = files
+            .iter()
+            .find(|f| f.path == path)
+            .unwrap_or_else(|| panic!("no {path}"));
+        common::parse_yaml(&file.contents)
+    };
+    let base = kustomization("base/kustomization.yaml");
+    assert_eq!(base["kind"], "Kustomization");
+    assert!(
+        !base["resources"]
+            .as_array()
+            .unwrap()
+            .contains(&"targets.yaml".into()),
+        "{base}"
+    );
+    for overlay in ["kind", "minikube"] {
+        let overlay = kustomization(&format!("overlays/{overlay}/kustomization.yaml"));
+        assert_eq!(overlay["resources"], serde_json::json!(["../../base"]));
+        assert!(overlay.get("components").is_none(), "opt-in: {overlay}");
+    }
+    let component = kustomization(&format!(
+        "{}/kustomization.yaml",
+        manifests::STATIC_TARGETS_COMPONENT
+    ));
+    assert_eq!(component["apiVersion"], "kustomize.config.k8s.io/v1alpha1");
+    assert_eq!(component["kind"], "Component");
+    assert_eq!(component["resources"], serde_json::json!(["targets.yaml"]));
+
+    let targets = static_targets(&RenderOptions::default());
+    let names: Vec<(&str, &str)> = targets.iter().map(|o| (o.kind(), o.name())).collect();
+    let mut expected = Vec::new();
+    for size in &sized_sweep().sizes {
+        let name = format!("target-{}", size.name);
+        expected.push(("Deployment", name.clone()));
+        expected.push(("Service", name));
+    }
+    let expected: Vec<(&str, &str)> = expected.iter().map(|(k, n)| (*k, n.as_str())).collect();
+    assert_eq!(names, expected);
+}
+
+/// A size's target pod labels and its Service's selector, static or of a run.
+fn target_labels_and_service_selector(
+    options: &RenderOptions,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let spec = sized_sweep();
+    let objects = manifests::target_objects(&spec, &spec.sizes[0], options).unwrap();
+    let selector = objects.service.spec.unwrap().selector.unwrap();
+    (pod_labels(&objects.deployment), selector)
+}
+
+#[test]
+fn a_runs_targets_are_selected_like_the_static_ones_but_never_by_a_static_service() {
+    let objects = base_stack();
+    let alloy = config_file(&objects, "alloy-config", "config.alloy");
+    let quoted = |key: &str| -> Vec<String> {
+        regex::Regex::new(&format!(r#"(?m)^\s*{key}\s*=\s*\[?"([^"]*)""#))
+            .unwrap()
+            .captures_iter(&alloy)
+            .map(|c| c[1].to_owned())
+            .collect()
+    };
+    let alloy_selectors = quoted("label");
+    assert_eq!(alloy_selectors.len(), 1, "{alloy}");
+    assert_eq!(quoted("names"), ["computelocator"]);
+    let Object::NetworkPolicy(policy) = find(&objects, "NetworkPolicy", "targets") else {
+        unreachable!()
+    };
+    let policy_selects = policy
+        .spec
+        .as_ref()
+        .unwrap()
+        .pod_selector
+        .clone()
+        .unwrap()
+        .match_labels
+        .unwrap();
+
+    let (static_pod, static_service) =
+        target_labels_and_service_selector(&RenderOptions::default());
+    let (run_pod, run_service) = target_labels_and_service_selector(&run_options());
+    for (what, pod) in [("static", &static_pod), ("run", &run_pod)] {
+        assert!(
+            selector_matches(&alloy_selectors[0], pod),
+            "Alloy misses the {what} target"
+        );
+        assert!(
+            labels_select(&policy_selects, pod),
+            "the policy misses the {what} target"
+        );
+    }
+    assert_eq!(run_pod.get("run-id").map(String::as_str), Some(RUN_ID));
+    assert_eq!(
+        static_pod.get("target-set").map(String::as_str),
+        Some("static")
+    );
+    assert!(labels_select(&static_service, &static_pod));
+    assert!(labels_select(&run_service, &run_pod));
+    assert!(
+        !labels_select(&static_service, &run_pod),
+        "the static Service would send traffic to a run's pod"
+    );
+    assert!(!labels_select(&run_service, &static_pod));
+}
+
+#[test]
+fn the_targets_admit_the_harness_and_prometheus_on_the_ports_they_read_and_reach_nothing() {
+    let objects = base_stack();
+    let Object::NetworkPolicy(policy) = find(&objects, "NetworkPolicy", "targets") else {
+        unreachable!()
+    };
+    let spec = policy.spec.as_ref().unwrap();
+    assert!(
+        spec.policy_types
+            .as_ref()
+            .unwrap()
+            .contains(&"Egress".to_owned())
+    );
+    assert!(spec.egress.is_none(), "targets reach nothing");
+    let mut admitted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for rule in spec.ingress.iter().flatten() {
+        let ports: Vec<String> = rule
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| format!("{:?}", p.port.as_ref().unwrap()))
+            .collect();
+        for peer in rule.from.iter().flatten() {
+            let app = peer
+                .pod_selector
+                .as_ref()
+                .unwrap()
+                .match_labels
+                .as_ref()
+                .unwrap()["app"]
+                .clone();
+            admitted
+                .entry(app)
+                .or_default()
+                .extend(ports.iter().cloned());
+        }
+    }
+    let ports = |ports: &[i32]| -> BTreeSet<String> {
+        ports
+            .iter()
+            .map(|&p| {
+                format!(
+                    "{:?}",
+                    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(p)
+                )
+            })
+            .collect()
+    };
+    // The harness drives the workload API and its own Prometheus scrapes cl-target's
+    // /metrics; the in-cluster Prometheus scrapes the observer and cl-target's cgroup series.
+    let expected = BTreeMap::from([
+        ("harness".to_owned(), ports(&[8000, 9000])),
+        ("prometheus".to_owned(), ports(&[9000, 9100])),
+    ]);
+    assert_eq!(admitted, expected);
+}
+
+/// `(verb, group, resource[/subresource])` of every `Permission::new`/`Permission::sub` in the
+/// `REQUIRED` list of crates/deploy-kube/src/preflight.rs: what the kube backend asks the API
+/// server it may do before deploying (SelfSubjectAccessReviews).
+fn permissions_the_kube_backend_asks_for() -> BTreeSet<(String, String, String)> {
+    let path = workspace().join("crates/deploy-kube/src/preflight.rs");
+    let source = std::fs::read_to_string(&path).unwrap();
+    let start = source
+        .find("pub const REQUIRED")
+        .expect("the REQUIRED list");
+    let list = &source[start..start + source[start..].find("];").unwrap()];
+    let plain = regex::Regex::new(r#"Permission::new\("(\w+)", "([\w.]*)", "(\w+)"\)"#).unwrap();
+    let sub = regex::Regex::new(r#"Permission::sub\("(\w+)", "(\w+)", "(\w+)"\)"#).unwrap();
+    let mut asked: BTreeSet<(String, String, String)> = plain
+        .captures_iter(list)
+        .map(|c| (c[1].to_owned(), c[2].to_owned(), c[3].to_owned()))
+        .collect();
+    asked.extend(sub.captures_iter(list).map(|c| {
+        (
+            c[1].to_owned(),
+            String::new(),
+            format!("{}/{}", &c[2], &c[3]),
+        )
+    }));
+    let entries = list.matches("Permission::").count();
+    assert_eq!(
+        asked.len(),
+        entries,
+        "every entry of {} parsed",
+        path.display()
+    );
+    asked
+}
+
+#[test]
+fn the_harness_role_grants_exactly_what_the_kube_backend_asks_for() {
+    let mut needed = permissions_the_kube_backend_asks_for();
+    assert!(needed.len() >= 10, "{needed:?}");
+    // The Job runs in the cluster, where the backend reaches targets through Service DNS and
+    // leaves port-forward out of its preflight.
+    needed.retain(|(_, _, resource)| resource != "pods/portforward");
+    // Listed without asking first: limit ranges and quotas (to check the sizes fit), events
+    // (to name why a pod is stuck).
+    for resource in ["limitranges", "resourcequotas", "events"] {
+        needed.insert(("list".to_owned(), String::new(), resource.to_owned()));
+    }
+
+    let objects = base_stack();
+    let Object::Role(role) = find(&objects, "Role", "harness") else {
+        unreachable!()
+    };
+    let mut granted = BTreeSet::new();
+    for rule in role.rules.iter().flatten() {
+        for group in rule.api_groups.iter().flatten() {
+            for resource in rule.resources.iter().flatten() {
+                for verb in &rule.verbs {
+                    granted.insert((verb.clone(), group.clone(), resource.clone()));
+                }
+            }
+        }
+        assert!(rule.resource_names.is_none() && rule.non_resource_urls.is_none());
+    }
+    let missing: Vec<_> = needed.difference(&granted).collect();
+    let extra: Vec<_> = granted.difference(&needed).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, beyond what is needed {extra:?}"
+    );
 }

@@ -4,11 +4,15 @@
 //! It implements only the endpoints the backend calls, answers with realistic Kubernetes JSON,
 //! and records every request. A Deployment applied here gets one pod whose status the test
 //! chooses (ready, stuck pulling its image, unschedulable); the "kubelet" is the test itself,
-//! which can rewrite a pod's container status (an OOM kill) and feed its log.
+//! which can rewrite a pod's container status (an OOM kill) and feed its log. Behind every pod
+//! runs one real `cl-target` ([`RealTarget`]) when a test needs a pod that answers.
 
 #![allow(dead_code)] // Each test binary uses a different part of it.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +21,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use deploy_kube::{DirectAddress, Route};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -543,4 +548,58 @@ fn log_body(shared: Shared, pod: String, offset: usize, follow: bool) -> Respons
         .header("content-type", "text/plain")
         .body(Body::from_stream(stream))
         .unwrap()
+}
+
+/// The container behind every fake pod: a real `cl-target` on loopback, whose stdout is the
+/// pods' log and whose ports the backend reaches through its relay ([`RealTarget::route`]).
+pub struct RealTarget {
+    child: Child,
+    pub api: SocketAddr,
+    pub metrics: SocketAddr,
+}
+
+impl RealTarget {
+    pub fn start(feed: Arc<LogFeed>) -> Self {
+        let mut child = Command::new(testkit::cl_target_binary())
+            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+            .env("CL_TARGET_THREADS", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start cl-target");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let value: Value = serde_json::from_str(&line).unwrap_or_default();
+                if value["type"] == "listening" {
+                    let _ = tx.send(value);
+                }
+                feed.push(line);
+            }
+        });
+        let listening = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("listening line");
+        let addr = |key: &str| listening[key].as_str().unwrap().parse().unwrap();
+        Self {
+            api: addr("api"),
+            metrics: addr("metrics"),
+            child,
+        }
+    }
+
+    /// Container ports 8000 and 9000 of every pod lead to this process.
+    pub fn route(&self) -> Route {
+        Route::Custom(Arc::new(DirectAddress {
+            ports: BTreeMap::from([(8000, self.api), (9000, self.metrics)]),
+        }))
+    }
+}
+
+impl Drop for RealTarget {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
