@@ -38,6 +38,8 @@ pub const MEMORY_LIMIT_METRIC: &str = "cgroup_memory_limit_bytes";
 /// Loki stream labels naming the target of a request line.
 pub const SIZE_LABEL: &str = "size";
 pub const INSTANCE_LABEL: &str = "instance";
+/// Prometheus target label of a run's own targets on a cluster (`crates/manifests`).
+pub const RUN_ID_LABEL: &str = "run_id";
 /// How far back `/history` reads when the query gives no `from`.
 pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(3600);
 /// Samples fetched either side of a page's requests, so the last sample before a start and the
@@ -227,6 +229,8 @@ impl Source for LiveSource {
                 let pod = labels
                     .remove(INSTANCE_LABEL)
                     .unwrap_or_else(|| target.address.clone());
+                // Set by a cluster's pod discovery for a run's own targets.
+                let run_id = labels.remove(RUN_ID_LABEL);
                 Endpoint {
                     cpu_millicores: cpu_cores
                         .get(&pod)
@@ -235,7 +239,7 @@ impl Source for LiveSource {
                     pod,
                     size,
                     address: Some(target.address),
-                    run_id: None,
+                    run_id,
                     health: Some(
                         match target.health {
                             TargetHealth::Up => "up",

@@ -127,7 +127,7 @@ pub struct Endpoint {
     pub address: Option<String>,
     pub cpu_millicores: Option<u32>,
     pub memory_bytes: Option<u64>,
-    /// The run it served in (null for the live source).
+    /// The run it served in (live: the target's `run_id` label, null for static targets).
     pub run_id: Option<String>,
     /// Live only: Prometheus's health of the target (`up`, `down`, `unknown`).
     pub health: Option<String>,

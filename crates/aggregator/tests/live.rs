@@ -21,6 +21,8 @@ use common::Aggregator;
 
 const SIZE: &str = "small";
 const INSTANCE: &str = "small#0";
+/// The run id a cluster's pod discovery labels a run's own targets with.
+const RUN_ID: &str = "20261204t210857z-cf99";
 /// Prometheus's first scrape of a new target takes about 5 s.
 const SCRAPE_PATIENCE: Duration = Duration::from_secs(30);
 
@@ -87,8 +89,8 @@ fn start_target() -> Target {
     }
 }
 
-/// A real Prometheus scraping `target` (labelled as the harness labels it), after its first
-/// successful scrape.
+/// A real Prometheus scraping `target` (labelled as the cluster's pod discovery labels a run's
+/// target: `size`, `instance`, `pod`, `pod_ip`, `run_id`), after its first successful scrape.
 fn start_prometheus(dir: &std::path::Path, target: &Target) -> PrometheusServer {
     let server = PrometheusServer::start(ServerOptions::new(dir)).expect("start prometheus");
     server
@@ -97,6 +99,9 @@ fn start_prometheus(dir: &std::path::Path, target: &Target) -> PrometheusServer 
             labels: BTreeMap::from([
                 ("size".to_owned(), SIZE.to_owned()),
                 ("instance".to_owned(), INSTANCE.to_owned()),
+                ("pod".to_owned(), INSTANCE.to_owned()),
+                ("pod_ip".to_owned(), "127.0.0.1".to_owned()),
+                ("run_id".to_owned(), RUN_ID.to_owned()),
             ]),
         }])
         .unwrap();
@@ -220,7 +225,7 @@ fn endpoints_list_the_real_target_real_prometheus_scrapes() {
     assert_eq!(endpoint.size.as_deref(), Some(SIZE));
     assert_eq!(endpoint.address.as_deref(), Some(target.metrics.as_str()));
     assert_eq!(endpoint.health.as_deref(), Some("up"));
-    assert_eq!(endpoint.run_id, None);
+    assert_eq!(endpoint.run_id.as_deref(), Some(RUN_ID));
 
     let runs: Vec<aggregator::RunSummary> = aggregator.get("/runs").json().unwrap();
     assert_eq!(runs.len(), 1);
@@ -303,6 +308,12 @@ fn loki_fixture_live_history_joins_real_prometheus_samples() {
         assert_eq!(record.start_ns as u64, logged["start_timestamp_ns"]);
         assert_eq!(record.end_ns as u64, logged["end_timestamp_ns"]);
         assert!(!record.states.is_empty(), "no metric joined");
+        // The target's identity labels are not folded into the metric names.
+        assert!(
+            record.states.contains_key("process_cpu_seconds_total"),
+            "{:?}",
+            record.states.keys()
+        );
         let joined = record
             .states
             .values()

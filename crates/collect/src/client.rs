@@ -24,6 +24,9 @@ const TARGET_LABEL: &str = "instance";
 const NAME_LABEL: &str = "__name__";
 /// Added by Prometheus to every sample of the job; says nothing about the sample itself.
 const JOB_LABEL: &str = "job";
+/// Labels a cluster's pod discovery attaches to every series of a target (see `crates/manifests`):
+/// they name the target again, so they are not part of the metric.
+const TARGET_IDENTITY_LABELS: [&str; 3] = ["pod", "pod_ip", "run_id"];
 
 /// One series of a `query_range` answer: its labels and its step-aligned evaluations.
 #[derive(Debug, Clone, PartialEq)]
@@ -346,6 +349,7 @@ impl SeriesKey {
             .iter()
             .filter(|(k, _)| {
                 ![SIZE_LABEL, TARGET_LABEL, NAME_LABEL, JOB_LABEL].contains(&k.as_str())
+                    && !TARGET_IDENTITY_LABELS.contains(&k.as_str())
             })
             .map(|(k, v)| format!("{k}={v:?}"))
             .collect();
@@ -598,6 +602,17 @@ mod tests {
             r#"cl_target_requests_total{endpoint="pi",outcome="ok"}"#
         );
         assert!(SeriesKey::of(&labels(&[("__name__", "up"), ("instance", "a:1")])).is_none());
+        // On a cluster, pod discovery names the target again: not part of the metric.
+        let key = SeriesKey::of(&labels(&[
+            ("__name__", "cgroup_cpu_quota_cores"),
+            ("size", "small"),
+            ("instance", "target-small-abc-5d9f"),
+            ("pod", "target-small-abc-5d9f"),
+            ("pod_ip", "10.244.0.7"),
+            ("run_id", "20261204t210857z-cf99"),
+        ]))
+        .unwrap();
+        assert_eq!(key.metric, "cgroup_cpu_quota_cores");
     }
 
     #[test]
