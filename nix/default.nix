@@ -1,13 +1,24 @@
 # Everything the flake exports for one system: packages, apps, checks, the dev shell and the
 # formatter, all from one pinned nixpkgs.
-{ pkgs }:
+{
+  pkgs,
+  # The flake's short revision ("<rev>-dirty" for an uncommitted tree).
+  gitRev ? "unknown",
+}:
 let
   inherit (pkgs) lib;
   version = (lib.importTOML ../Cargo.toml).workspace.package.version;
 
   libtorch = pkgs.callPackage ./libtorch.nix { };
   xgboost = pkgs.callPackage ./xgboost.nix { };
-  workspace = pkgs.callPackage ./workspace.nix { inherit libtorch xgboost version; };
+  workspace = pkgs.callPackage ./workspace.nix {
+    inherit
+      libtorch
+      xgboost
+      version
+      gitRev
+      ;
+  };
   images = pkgs.callPackage ./images.nix { inherit (workspace) binaries; inherit version; };
 
   # `nix run .#NAME -- ARGS` runs `computelocator SUBCOMMAND ARGS`. exec keeps the real binary's

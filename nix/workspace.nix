@@ -14,6 +14,8 @@
   libtorch,
   xgboost,
   version,
+  # The flake's revision, for each run's provenance (the sandbox has no git to ask).
+  gitRev,
 }:
 let
   tests = import ./sandbox-tests.nix;
@@ -68,6 +70,7 @@ let
     env = {
       LIBTORCH = "${libtorch}";
       XGBOOST_LIB_DIR = "${xgboost}/lib";
+      CL_GIT_REV = gitRev;
     };
 
     meta = {

@@ -1,5 +1,11 @@
-//! Records the git revision the harness was built from, for each run's provenance.
+//! Records the git revision the harness was built from, for each run's provenance. A build
+//! without git (the Nix sandbox) passes it in `CL_GIT_REV`.
 fn main() {
+    println!("cargo:rerun-if-env-changed=CL_GIT_REV");
+    if let Some(rev) = std::env::var("CL_GIT_REV").ok().filter(|r| !r.is_empty()) {
+        println!("cargo:rustc-env=CL_GIT_REV={rev}");
+        return;
+    }
     let rev = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()
