@@ -86,9 +86,9 @@ enum Command {
         deadline: Option<f64>,
         #[arg(long, value_enum, default_value_t = ObjectiveArg::Cost)]
         objective: ObjectiveArg,
-        /// Which prediction of duration decides: the duration model, or CPU seconds over the
-        /// size's cores.
-        #[arg(long, value_enum, default_value_t = SourceArg::ViaCpu)]
+        /// Which prediction of duration decides: the duration model, CPU seconds over the
+        /// size's cores, or the hybrid (the duration model under 1 s, CPU seconds above).
+        #[arg(long, value_enum, default_value_t = SourceArg::Hybrid)]
         source: SourceArg,
         /// What is known now about each size's target, as JSON: '{"small":
         /// {"process_memory_rss_bytes": 2.1e8}}'. Sizes left out are predicted without state.
@@ -101,6 +101,7 @@ enum Command {
 enum SourceArg {
     Direct,
     ViaCpu,
+    Hybrid,
 }
 
 #[derive(Debug, Subcommand)]
@@ -267,6 +268,7 @@ fn main() -> anyhow::Result<()> {
                 duration_source: match source {
                     SourceArg::Direct => model::DurationSource::Direct,
                     SourceArg::ViaCpu => model::DurationSource::ViaCpu,
+                    SourceArg::Hybrid => model::DurationSource::Hybrid,
                 },
                 state: serde_json::from_str(&state)
                     .context("--state is not a JSON object of sizes to {gauge: number}")?,

@@ -35,10 +35,15 @@ fn placement(c: &mut Criterion) {
     let payload = parse_payload("dense", &serde_json::json!({"epochs": 2})).expect("valid payload");
     let no_state = BTreeMap::new();
     let mut group = c.benchmark_group("place");
-    for source in [DurationSource::Direct, DurationSource::ViaCpu] {
+    for source in [
+        DurationSource::Direct,
+        DurationSource::ViaCpu,
+        DurationSource::Hybrid,
+    ] {
         let name = match source {
             DurationSource::Direct => "one_request_all_sizes_direct",
             DurationSource::ViaCpu => "one_request_all_sizes_via_cpu",
+            DurationSource::Hybrid => "one_request_all_sizes_hybrid",
         };
         group.bench_function(name, |b| {
             b.iter(|| {

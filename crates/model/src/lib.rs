@@ -30,9 +30,9 @@ pub use features::{
 pub use metrics::{BucketError, DURATION_BUCKETS, Metrics, mape_by_duration_bucket};
 pub use multi::MultiOutputModel;
 pub use place::{
-    DurationSource, GroupScore, Objective, PlaceRequest, PlacementChoice, PlacementEvaluation,
-    PlacementScore, REPETITION_MEAN_POLICY, SizeEstimate, answer, cost_per_second,
-    evaluate_placement, parse_payload, place,
+    DurationSource, GroupScore, HYBRID_SWITCH_SECONDS, Objective, PlaceRequest, PlacementChoice,
+    PlacementEvaluation, PlacementScore, REPETITION_MEAN_POLICY, SizeEstimate, answer,
+    cost_per_second, evaluate_placement, parse_payload, place,
 };
 pub use train::{
     BAND_COVERAGE, BAND_FOLDS, DurationBand, FeatureGains, LOG_TARGET_FLOOR, METADATA_FILE,

@@ -37,6 +37,25 @@ pub enum DurationSource {
     Direct,
     /// CPU seconds / cores + overhead.
     ViaCpu,
+    /// The duration booster where it predicts under [`HYBRID_SWITCH_SECONDS`], CPU seconds /
+    /// cores above: the evaluation finds the booster the better judge of short requests (where
+    /// the quota period's phase, not the work, sets the duration) and the CPU derivation of
+    /// long ones (where the quota does).
+    Hybrid,
+}
+
+/// Where [`DurationSource::Hybrid`] switches from the duration booster to CPU seconds / cores.
+pub const HYBRID_SWITCH_SECONDS: f64 = 1.0;
+
+impl DurationSource {
+    /// The source whose band describes a prediction of `predicted` seconds by this source.
+    pub fn band_source(self, predicted: f64) -> DurationSource {
+        match self {
+            DurationSource::Hybrid if predicted < HYBRID_SWITCH_SECONDS => DurationSource::Direct,
+            DurationSource::Hybrid => DurationSource::ViaCpu,
+            other => other,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -128,10 +147,10 @@ impl PlaceRequest {
         Objective::Cost
     }
 
-    /// Derived from CPU seconds: the source that extrapolates across sizes and missed the
-    /// fewest deadlines in the evaluation.
+    /// The hybrid: the most optimal choices and the least regret of the model's sources in the
+    /// evaluation of the reference run.
     fn default_source() -> DurationSource {
-        DurationSource::ViaCpu
+        DurationSource::Hybrid
     }
 }
 
@@ -191,15 +210,13 @@ pub fn place(
     }
     let durations = predict_durations(model, &inputs, source)?;
     let mut choice = choose(sizes, &durations, deadline_seconds, objective);
-    if let Some(band) = model
-        .metadata
-        .duration_band
-        .as_ref()
-        .and_then(|b| b.get(source))
-    {
+    if let Some(bands) = &model.metadata.duration_band {
         for estimate in &mut choice.estimates {
-            let (low, high) = band.around(estimate.predicted_duration_seconds);
-            estimate.duration_band_seconds = Some([low, high]);
+            let predicted = estimate.predicted_duration_seconds;
+            if let Some(band) = bands.get(source.band_source(predicted)) {
+                let (low, high) = band.around(predicted);
+                estimate.duration_band_seconds = Some([low, high]);
+            }
         }
     }
     Ok(choice)
@@ -213,6 +230,15 @@ fn predict_durations(
     match source {
         DurationSource::Direct => model.predict(Target::DurationSeconds, inputs),
         DurationSource::ViaCpu => model.predict_duration_via_cpu(inputs),
+        DurationSource::Hybrid => {
+            let direct = model.predict(Target::DurationSeconds, inputs)?;
+            let via_cpu = model.predict_duration_via_cpu(inputs)?;
+            Ok(direct
+                .into_iter()
+                .zip(via_cpu)
+                .map(|(d, v)| if d < HYBRID_SWITCH_SECONDS { d } else { v })
+                .collect())
+        }
     }
 }
 
@@ -528,10 +554,15 @@ pub fn evaluate_placement(
     }
     let mut policies = Vec::new();
     for (transform, (_, name)) in TIME_TRANSFORMS.iter().enumerate() {
-        for source in [DurationSource::Direct, DurationSource::ViaCpu] {
+        for source in [
+            DurationSource::Direct,
+            DurationSource::ViaCpu,
+            DurationSource::Hybrid,
+        ] {
             let predictor = match source {
                 DurationSource::Direct => (*name).to_owned(),
                 DurationSource::ViaCpu => format!("{name}_via_cpu"),
+                DurationSource::Hybrid => format!("{name}_hybrid"),
             };
             policies.push(Policy::Model {
                 predictor,
@@ -779,6 +810,22 @@ mod tests {
         assert_eq!((pi.decisions, pi.mean_regret), (2, Some(1.5)));
         let video = s.by_function.iter().find(|g| g.group == "video").unwrap();
         assert_eq!(video.decisions, 0);
+    }
+
+    #[test]
+    fn the_hybrid_takes_the_booster_below_the_switch_and_the_cpu_derivation_above() {
+        assert_eq!(
+            DurationSource::Hybrid.band_source(0.2),
+            DurationSource::Direct
+        );
+        assert_eq!(
+            DurationSource::Hybrid.band_source(HYBRID_SWITCH_SECONDS),
+            DurationSource::ViaCpu
+        );
+        assert_eq!(
+            DurationSource::ViaCpu.band_source(0.2),
+            DurationSource::ViaCpu
+        );
     }
 
     #[test]

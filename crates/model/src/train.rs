@@ -290,6 +290,8 @@ impl DurationBand {
         match source {
             DurationSource::Direct => self.direct.as_ref(),
             DurationSource::ViaCpu => self.via_cpu.as_ref(),
+            // Measured per underlying source: see `DurationSource::band_source`.
+            DurationSource::Hybrid => None,
         }
     }
 }

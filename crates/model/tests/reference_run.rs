@@ -475,7 +475,7 @@ fn duration_bands_cover_about_their_share_of_unseen_requests() {
     for source in [DurationSource::Direct, DurationSource::ViaCpu] {
         let predicted = match source {
             DurationSource::Direct => model.predict(Target::DurationSeconds, &inputs).unwrap(),
-            DurationSource::ViaCpu => model.predict_duration_via_cpu(&inputs).unwrap(),
+            _ => model.predict_duration_via_cpu(&inputs).unwrap(),
         };
         let band = band.get(source).expect("a band per source");
         let covered = test_rows
