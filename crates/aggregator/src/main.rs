@@ -11,6 +11,9 @@ use aggregator::{LiveSource, RunDirSource, Source};
 use anyhow::Context;
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "cl-aggregator", version, about)]
 struct Args {
