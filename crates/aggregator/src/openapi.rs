@@ -63,7 +63,9 @@ pub fn document() -> Value {
                     "headers": {NEXT_CURSOR_HEADER: {"schema": {"type": "string"}}},
                     "content": {
                         Format::Json.content_type(): {"schema": page},
-                        Format::Ndjson.content_type(): {"itemSchema": record, "schema": {"type": "string"}},
+                        // `itemSchema` only arrives with OpenAPI 3.2; in 3.1 a line's schema is an
+                        // extension.
+                        Format::Ndjson.content_type(): {"x-item-schema": record, "schema": {"type": "string"}},
                         Format::Csv.content_type(): {"schema": {"type": "string"}},
                         Format::Parquet.content_type(): {"schema": {"type": "string", "contentMediaType": "application/vnd.apache.parquet"}},
                     }

@@ -198,6 +198,43 @@ fn openapi_document_describes_exactly_the_router() {
     assert!(document["components"]["schemas"]["HistoryRecord"]["properties"]["states"].is_object());
 }
 
+/// Runs the pinned openapi-spec-validator (scripts/setup puts it on the tests' PYTHONPATH) over
+/// `document`; `Err` carries its report.
+fn validate_openapi(document: &serde_json::Value) -> Result<(), String> {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), document.to_string()).unwrap();
+    let output = std::process::Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(file.path())
+        .output()
+        .expect("python3 runs");
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+#[test]
+fn the_openapi_document_validates_against_the_3_1_specification() {
+    let server = reference_server();
+    let document: serde_json::Value = server.get("/openapi.json").json().unwrap();
+    validate_openapi(&document).unwrap();
+    // The validator rejects what the specification does: a parameter that does not say where
+    // it goes.
+    let mut broken = document.clone();
+    broken["paths"]["/history"]["get"]["parameters"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("in");
+    let report = validate_openapi(&broken).unwrap_err();
+    assert!(report.contains("'in' is a required property"), "{report}");
+}
+
 #[test]
 fn runs_and_endpoints_describe_the_reference_run() {
     let server = reference_server();
