@@ -27,7 +27,10 @@ mkShell {
     rust-analyzer
     cargo-nextest
     clang
-    (python3.withPackages (ps: [ ps.pyarrow ]))
+    (python3.withPackages (ps: [
+      ps.pyarrow
+      ps.openapi-spec-validator
+    ]))
     prometheus
     unzip
     curl

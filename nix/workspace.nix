@@ -146,8 +146,12 @@ let
     + "--test-threads $NIX_BUILD_CORES -E ${lib.escapeShellArg filter}";
   testInputs = [
     cargo-nextest
-    # The dataset must load outside Rust: the pyarrow test runs python3.
-    (python3.withPackages (ps: [ ps.pyarrow ]))
+    # The dataset must load outside Rust (the pyarrow test), and the aggregator's OpenAPI document
+    # must validate (openapi-spec-validator): both tests run python3.
+    (python3.withPackages (ps: [
+      ps.pyarrow
+      ps.openapi-spec-validator
+    ]))
   ];
 in
 {

@@ -140,7 +140,10 @@ let
     assert isString text || fail "writeShellScriptBin" "text must be a string";
     stub name { inherit text; };
 
-  pythonPackages = lib.genAttrs [ "pyarrow" ] package;
+  pythonPackages = lib.genAttrs [
+    "openapi-spec-validator"
+    "pyarrow"
+  ] package;
 
   self = lib.genAttrs [
     "autoPatchelfHook"
