@@ -349,7 +349,11 @@ pub async fn delete_labelled(shared: &Shared, selector: &str) -> Result<usize, K
     }
 }
 
-async fn delete_matching<K>(shared: &Shared, selector: &str) -> Result<usize, KubeError>
+/// The API of `K`, its kind in lower case, and the objects matching `selector`.
+async fn list_matching<K>(
+    shared: &Shared,
+    selector: &str,
+) -> Result<(Api<K>, String, Vec<K>), KubeError>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
     <K as Resource>::DynamicType: Default,
@@ -361,6 +365,15 @@ where
         .await
         .map_err(|e| shared.api_error(format!("list {kind}s {selector}"), e))?
         .items;
+    Ok((api, kind, items))
+}
+
+async fn delete_matching<K>(shared: &Shared, selector: &str) -> Result<usize, KubeError>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+    <K as Resource>::DynamicType: Default,
+{
+    let (api, kind, items) = list_matching::<K>(shared, selector).await?;
     let mut deleted = 0;
     for item in items {
         let Some(name) = item.meta().name.clone() else {
@@ -381,13 +394,7 @@ where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
     <K as Resource>::DynamicType: Default,
 {
-    let api: Api<K> = shared.api();
-    let kind = K::kind(&Default::default()).to_lowercase();
-    let items = api
-        .list(&ListParams::default().labels(selector))
-        .await
-        .map_err(|e| shared.api_error(format!("list {kind}s {selector}"), e))?
-        .items;
+    let (_, kind, items) = list_matching::<K>(shared, selector).await?;
     Ok(items
         .into_iter()
         .map(|i| format!("{kind} {}", i.meta().name.as_deref().unwrap_or_default()))

@@ -53,6 +53,26 @@ impl<T, E: std::fmt::Display> Drawn<T> for Result<T, E> {
     }
 }
 
+/// Draws `chart`'s legend, as every figure does, at `position`.
+fn draw_legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    figure: &'static str,
+) -> Result<(), PaperError>
+where
+    DB: DrawingBackend + 'a,
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
+        .label_font((FONT, LEGEND_SIZE))
+        .draw()
+        .drawing(figure)
+}
+
 /// The Okabe–Ito palette: distinguishable with the common colour-vision deficiencies.
 const PALETTE: [RGBColor; 7] = [
     RGBColor(0, 114, 178),

@@ -7,7 +7,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use workloads::Function;
 
 use super::{
-    AXIS_SIZE, CAPTION_SIZE, Drawn, FONT, LABEL_SIZE, LEGEND_SIZE, TITLE_SIZE, decade_range,
+    AXIS_SIZE, CAPTION_SIZE, Drawn, FONT, LABEL_SIZE, TITLE_SIZE, decade_range, draw_legend,
     format_seconds, function_colour, palette, register_font,
 };
 use crate::PaperError;
@@ -104,14 +104,7 @@ pub(crate) fn actual_vs_predicted(
                     .label(format!("/{function}"))
                     .legend(move |(x, y)| Circle::new((x + 9, y), 4, colour.filled()));
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK.mix(0.4))
-                .label_font((FONT, LEGEND_SIZE))
-                .draw()
-                .drawing(FIGURE)?;
+            draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, FIGURE)?;
         }
         root.present().drawing(FIGURE)?;
     }

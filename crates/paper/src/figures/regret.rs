@@ -3,7 +3,7 @@
 use model::PlacementScore;
 use plotters::prelude::*;
 
-use super::{AXIS_SIZE, Drawn, FONT, LABEL_SIZE, LEGEND_SIZE, TITLE_SIZE, palette, register_font};
+use super::{AXIS_SIZE, Drawn, FONT, LABEL_SIZE, TITLE_SIZE, draw_legend, palette, register_font};
 use crate::PaperError;
 
 /// The empirical distribution function of `values` as the corners of a step line, from
@@ -105,14 +105,7 @@ pub(crate) fn placement_regret(
                     PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.4))
-            .label_font((FONT, LEGEND_SIZE))
-            .draw()
-            .drawing(FIGURE)?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight, FIGURE)?;
         root.present().drawing(FIGURE)?;
     }
     Ok(svg)

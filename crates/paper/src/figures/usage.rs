@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{
-    AXIS_SIZE, CAPTION_SIZE, Drawn, FONT, LABEL_SIZE, LEGEND_SIZE, TITLE_SIZE, palette,
+    AXIS_SIZE, CAPTION_SIZE, Drawn, FONT, LABEL_SIZE, TITLE_SIZE, draw_legend, palette,
     register_font,
 };
 use crate::PaperError;
@@ -112,14 +112,7 @@ fn draw_panel(
             ))
             .drawing(FIGURE)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK.mix(0.4))
-        .label_font((FONT, LEGEND_SIZE))
-        .draw()
-        .drawing(FIGURE)
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight, FIGURE)
 }
 
 /// CPU cores used and the share of throttled CFS periods, per sampling interval, for the same
