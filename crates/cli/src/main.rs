@@ -362,7 +362,8 @@ fn kube_backend(
             .with_context(|| format!("rendering the objects of size {}", size.name))?;
     }
     let spec = spec.clone();
-    Ok(Box::new(move |run_id: &str| {
+    Ok(Box::new(move |run: harness::BackendContext<'_>| {
+        let run_id = run.run_id;
         let spec = spec.clone();
         let render = manifests::RenderOptions {
             run_id: Some(run_id.to_owned()),
@@ -382,6 +383,7 @@ fn kube_backend(
         let mut options = deploy_kube::KubeOptions::new(run_id, builder);
         options.namespace = namespace.clone();
         options.keep = keep;
+        options.first_instance = run.first_instance;
         Ok(Box::new(deploy_kube::KubeBackend::new(options)?) as Box<dyn deploy::Backend>)
     }))
 }

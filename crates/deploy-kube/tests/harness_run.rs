@@ -50,7 +50,8 @@ fn kube_backend_factory(
     cluster_url: String,
     route: Route,
 ) -> harness::BackendFactory {
-    Box::new(move |run_id: &str| {
+    Box::new(move |run: harness::BackendContext<'_>| {
+        let run_id = run.run_id;
         let render = manifests::RenderOptions {
             run_id: Some(run_id.to_owned()),
             ..Default::default()
@@ -69,6 +70,7 @@ fn kube_backend_factory(
             Box::new(move |pod, _labels| rendered.get(&pod.name).cloned().unwrap_or_default());
         let mut options = KubeOptions::new(run_id, builder);
         options.namespace = render.namespace.clone();
+        options.first_instance = run.first_instance;
         options.cluster =
             ClusterAccess::Config(Box::new(kube::Config::new(cluster_url.parse().unwrap())));
         options.route = route.clone();

@@ -13,7 +13,9 @@ mod run;
 pub mod sampler;
 pub mod summary;
 
-pub use run::{BackendChoice, BackendFactory, CollectorChoice, RunOptions, RunResult, run};
+pub use run::{
+    BackendChoice, BackendContext, BackendFactory, CollectorChoice, RunOptions, RunResult, run,
+};
 
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]

@@ -39,8 +39,18 @@ pub struct RunOptions {
     pub interrupted: Arc<AtomicBool>,
 }
 
-/// Makes a run's backend from its run id (which a backend labels its objects with).
-pub type BackendFactory = Box<dyn Fn(&str) -> Result<Box<dyn Backend>, DeployError>>;
+/// What a run tells the backend it makes.
+#[derive(Debug, Clone, Copy)]
+pub struct BackendContext<'a> {
+    /// The run's id, which a backend labels its objects with.
+    pub run_id: &'a str,
+    /// The first target instance number: a resumed run continues after the interrupted one's,
+    /// so records of the two never share an instance.
+    pub first_instance: u32,
+}
+
+/// Makes a run's backend.
+pub type BackendFactory = Box<dyn Fn(BackendContext<'_>) -> Result<Box<dyn Backend>, DeployError>>;
 
 /// Where the targets run.
 pub enum BackendChoice {
@@ -153,7 +163,10 @@ pub fn run(options: RunOptions) -> Result<RunResult, HarnessError> {
             }
             Box::new(local)
         }
-        BackendChoice::External(make) => make(&manifest.run_id)?,
+        BackendChoice::External(make) => make(BackendContext {
+            run_id: &manifest.run_id,
+            first_instance,
+        })?,
     };
     push_note(&mut manifest, format!("backend: {}", backend.name()));
     let preflight = backend.preflight(&pods)?;
