@@ -165,6 +165,20 @@ impl SeededRng {
     }
 }
 
+/// Test and train items of fold `fold` of `folds`, dealing `order` round-robin: the test part
+/// holds every `folds`-th item from position `fold`.
+pub(crate) fn fold_split(order: &[usize], folds: usize, fold: usize) -> (Vec<usize>, Vec<usize>) {
+    let (mut test, mut train) = (Vec::new(), Vec::new());
+    for (position, &item) in order.iter().enumerate() {
+        if position % folds == fold {
+            test.push(item);
+        } else {
+            train.push(item);
+        }
+    }
+    (test, train)
+}
+
 fn check_options(options: &EvalOptions) -> Result<()> {
     if !(options.test_fraction > 0.0 && options.test_fraction < 1.0) {
         return Err(ModelError::BadOption(format!(
@@ -213,21 +227,7 @@ pub fn evaluate(run: &Run, options: &EvalOptions) -> Result<Evaluation> {
 
     let k_fold = (0..options.folds)
         .map(|fold| {
-            let (test, train): (Vec<usize>, Vec<usize>) = order
-                .iter()
-                .enumerate()
-                .map(|(position, &i)| (position % options.folds == fold, i))
-                .fold(
-                    (Vec::new(), Vec::new()),
-                    |(mut test, mut train), (is_test, i)| {
-                        if is_test {
-                            test.push(i)
-                        } else {
-                            train.push(i)
-                        }
-                        (test, train)
-                    },
-                );
+            let (test, train) = fold_split(&order, options.folds, fold);
             evaluate_split(
                 &rows,
                 &train,

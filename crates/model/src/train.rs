@@ -8,7 +8,7 @@ use crate::place::DurationSource;
 use dataset::{AlignedRequest, Run, SizeSpec};
 use serde::{Deserialize, Serialize};
 
-use crate::evaluate::{SeededRng, inputs_of};
+use crate::evaluate::{SeededRng, fold_split, inputs_of};
 use crate::features::{
     RequestInput, Target, candidate_names, candidate_values, informative_columns, target_values,
     usable,
@@ -337,15 +337,11 @@ fn duration_band(
     );
     let (mut actual, mut direct, mut via_cpu) = (Vec::new(), Vec::new(), Vec::new());
     for fold in 0..BAND_FOLDS {
-        let (mut test, mut train): (Vec<&AlignedRequest>, Vec<&AlignedRequest>) = (vec![], vec![]);
-        for (position, &i) in order.iter().enumerate() {
-            let part = if position % BAND_FOLDS == fold {
-                &mut test
-            } else {
-                &mut train
-            };
-            part.push(rows[i]);
-        }
+        let (test, train) = fold_split(&order, BAND_FOLDS, fold);
+        let pick = |part: Vec<usize>| -> Vec<&AlignedRequest> {
+            part.into_iter().map(|i| rows[i]).collect()
+        };
+        let (test, train) = (pick(test), pick(train));
         let model = train_on(&train, sizes, run_id, options)?;
         let inputs = inputs_of(&test, sizes)?;
         actual.extend(target_values(&test, Target::DurationSeconds)?);
