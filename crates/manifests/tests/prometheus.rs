@@ -11,6 +11,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use regex::Regex;
 use serde_json::Value;
 
@@ -426,43 +427,40 @@ fn the_live_aggregator_finds_each_pod_once_and_its_limit_gauges_by_instance() {
 #[test]
 fn a_pod_without_the_target_labels_or_opted_out_is_not_scraped() {
     let jobs = prometheus_jobs();
-    let (mut deployment, _) = target_deployments().remove(1);
-    let template = deployment
-        .spec
-        .as_mut()
-        .unwrap()
-        .template
-        .metadata
-        .as_mut()
-        .unwrap();
-    template
-        .annotations
-        .as_mut()
-        .unwrap()
-        .insert("prometheus.io/scrape".into(), "false".into());
-    let opted_out = Pod::of(&deployment);
+    // A target's Deployment with its pod template's metadata changed by `change`.
+    let changed = |change: &dyn Fn(&mut ObjectMeta)| {
+        let (mut deployment, _) = target_deployments().remove(1);
+        change(
+            deployment
+                .spec
+                .as_mut()
+                .unwrap()
+                .template
+                .metadata
+                .as_mut()
+                .unwrap(),
+        );
+        deployment
+    };
+    let opted_out = changed(&|meta| {
+        meta.annotations
+            .as_mut()
+            .unwrap()
+            .insert("prometheus.io/scrape".into(), "false".into());
+    });
     assert!(
         jobs.iter()
-            .all(|job| scrape_targets(job, &opted_out).is_empty())
+            .all(|job| scrape_targets(job, &Pod::of(&opted_out)).is_empty())
     );
 
-    let (mut deployment, _) = target_deployments().remove(1);
-    let template = deployment
-        .spec
-        .as_mut()
-        .unwrap()
-        .template
-        .metadata
-        .as_mut()
-        .unwrap();
-    template
-        .labels
-        .as_mut()
-        .unwrap()
-        .insert("app".into(), "cl-aggregator".into());
-    let other_app = Pod::of(&deployment);
+    let other_app = changed(&|meta| {
+        meta.labels
+            .as_mut()
+            .unwrap()
+            .insert("app".into(), "cl-aggregator".into());
+    });
     assert!(
         jobs.iter()
-            .all(|job| scrape_targets(job, &other_app).is_empty())
+            .all(|job| scrape_targets(job, &Pod::of(&other_app)).is_empty())
     );
 }
