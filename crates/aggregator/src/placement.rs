@@ -34,12 +34,6 @@ impl Placer {
             .model
             .lock()
             .map_err(|_| ApiError::Internal("the model lock is poisoned".into()))?;
-        let sizes: Vec<&str> = model
-            .metadata
-            .sizes
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect();
         model::answer(&model, &request).map_err(|error| match error {
             ModelError::BadField { field, reason } => {
                 let allowed = if field == "deadline_seconds" {
@@ -60,7 +54,7 @@ impl Placer {
             ModelError::UnknownSize(_) => ApiError::bad(
                 "state",
                 error.to_string(),
-                format!("sizes {}", sizes.join(", ")),
+                format!("sizes {}", size_names(&model).join(", ")),
             ),
             ModelError::BadOption(_) => ApiError::bad(
                 "state",
@@ -70,4 +64,14 @@ impl Placer {
             other => ApiError::Internal(other.to_string()),
         })
     }
+}
+
+/// The sizes the model knows, for the error naming an unknown one.
+fn size_names(model: &TrainedModel) -> Vec<&str> {
+    model
+        .metadata
+        .sizes
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect()
 }
